@@ -1,0 +1,5 @@
+"""AttenScribble for nnU-Net v2: scribble-supervised segmentation with attentive similarity learning.
+
+Kept free of heavy imports: the start-up hook imports this package in every Python process.
+"""
+__version__ = "0.1.0"

@@ -1,0 +1,57 @@
+"""Spatial self-attention block of AttenScribble, for 2D and 3D feature maps.
+
+One SegFormer-style transformer layer on the flattened tokens (single head, no positional encoding, a
+depthwise convolution inside the MLP) followed by a LayerNorm. Besides the mixed features it returns the
+query and key maps, from which the attentive similarity loss builds its kernel, and carries the learnable
+scalar affine (alpha, beta) of the similarity head.
+"""
+from __future__ import annotations
+
+from typing import Type
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.modules.conv import _ConvNd
+
+
+class SpatialSelfAttentionBlock(nn.Module):
+    """x <- x + Attn(LN1(x)); x <- x + MixFFN(LN2(x)); out = LN3(x), on a (B, C, *grid) map."""
+
+    def __init__(self, channels: int, conv_op: Type[_ConvNd], mlp_ratio: int = 4, similarity_head: bool = True):
+        super().__init__()
+        hidden = channels * mlp_ratio
+        self.norm_attention = nn.LayerNorm(channels)
+        self.query = nn.Linear(channels, channels, bias=False)
+        self.key = nn.Linear(channels, channels, bias=False)
+        self.value = nn.Linear(channels, channels, bias=False)
+        self.projection = nn.Linear(channels, channels)
+        self.norm_mlp = nn.LayerNorm(channels)
+        self.mlp_in = nn.Linear(channels, hidden)
+        self.mlp_depthwise = conv_op(hidden, hidden, kernel_size=3, padding=1, groups=hidden)
+        self.mlp_out = nn.Linear(hidden, channels)
+        self.norm_out = nn.LayerNorm(channels)
+        for linear in (self.query, self.key, self.value, self.projection, self.mlp_in, self.mlp_out):
+            nn.init.trunc_normal_(linear.weight, std=0.02)
+            if linear.bias is not None:
+                nn.init.zeros_(linear.bias)
+        # alpha, beta of the similarity head; the original is a 1x1 conv with PyTorch's default init: U(-1, 1)
+        self.similarity_affine = nn.Parameter(torch.empty(2).uniform_(-1.0, 1.0)) if similarity_head else None
+
+    def forward(self, x: torch.Tensor):
+        """Returns (mixed map, query map, key map); query/key are (B, C, *grid)."""
+        batch, channels, *grid = x.shape
+        tokens = x.flatten(2).transpose(1, 2)
+        normed = self.norm_attention(tokens)
+        query, key, value = self.query(normed), self.key(normed), self.value(normed)
+        mixed = F.scaled_dot_product_attention(query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)).squeeze(1)
+        tokens = tokens + self.projection(mixed)
+        hidden = self.mlp_in(self.norm_mlp(tokens))
+        hidden = self.mlp_depthwise(hidden.transpose(1, 2).reshape(batch, -1, *grid)).flatten(2).transpose(1, 2)
+        tokens = tokens + self.mlp_out(F.gelu(hidden))
+        out = self.norm_out(tokens).transpose(1, 2).reshape(batch, channels, *grid)
+
+        def as_map(t):
+            return t.transpose(1, 2).reshape(batch, channels, *grid)
+
+        return out, as_map(query), as_map(key)

@@ -1,0 +1,66 @@
+"""Masked gated CRF loss (Obukhov et al. 2019, Potts compatibility) as AttenScribble uses it.
+
+    L = 1/|U| * sum_{i in U} sum_{j in W(i), j != i} k_ij * (1 - <p_i, p_j>)
+    k_ij = exp(-d_ij^2 / (2 sigma_xy^2) - sum_ch (I_i - I_j)^2 / (2 sigma_int^2))
+
+U holds the unannotated voxels (the destinations of the energy); annotated voxels still act as neighbours.
+The kernel is constant. A custom autograd function recomputes each offset's kernel in the backward pass, so
+memory stays at a few copies of the probability map instead of one kernel map per window offset.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .precision import at_least_float32
+from .windows import iterate_pairs
+
+
+def _pair_kernel(image: torch.Tensor, centre_weight: torch.Tensor, centre, neighbour, distance_sq: float,
+                 sigma_xy: float, sigma_intensity: float) -> torch.Tensor:
+    """k_ij for one offset times the centre weight (the unannotated mask): shape (B, *valid)."""
+    intensity_sq = (image[centre] - image[neighbour]).square().sum(1)
+    spatial = math.exp(-distance_sq / (2.0 * sigma_xy ** 2))
+    return spatial * torch.exp(-intensity_sq / (2.0 * sigma_intensity ** 2)) * centre_weight[centre]
+
+
+class _WindowedPottsEnergy(torch.autograd.Function):
+    """sum_offsets sum_i w_ij (1 - <p_i, p_j>) with a constant kernel w; gradient w.r.t. p only."""
+
+    @staticmethod
+    def forward(ctx, probs, image, centre_weight, offsets, sigma_xy, sigma_intensity):
+        shape = probs.shape[2:]
+        energy = probs.new_zeros(())
+        for centre, neighbour, distance_sq in iterate_pairs(shape, offsets):
+            kernel = _pair_kernel(image, centre_weight, centre, neighbour, distance_sq, sigma_xy, sigma_intensity)
+            agreement = (probs[centre] * probs[neighbour]).sum(1)
+            energy = energy + (kernel * (1.0 - agreement)).sum()
+        ctx.save_for_backward(probs, image, centre_weight)
+        ctx.settings = (offsets, sigma_xy, sigma_intensity)
+        return energy
+
+    @staticmethod
+    def backward(ctx, grad_energy):
+        probs, image, centre_weight = ctx.saved_tensors
+        offsets, sigma_xy, sigma_intensity = ctx.settings
+        grad = torch.zeros_like(probs)
+        for centre, neighbour, distance_sq in iterate_pairs(probs.shape[2:], offsets):
+            kernel = _pair_kernel(image, centre_weight, centre, neighbour, distance_sq, sigma_xy,
+                                  sigma_intensity).unsqueeze(1)
+            grad[centre] -= kernel * probs[neighbour]
+            grad[neighbour] -= kernel * probs[centre]
+        return grad * grad_energy, None, None, None, None, None
+
+
+def masked_gated_crf_loss(probs: torch.Tensor, image: torch.Tensor, unannotated: torch.Tensor,
+                          offsets, sigma_xy: float = 6.0, sigma_intensity: float = 0.1) -> torch.Tensor:
+    """Masked gated CRF loss.
+
+    probs: (B, C, *S) softmax probabilities; image: (B, Cin, *S) intensities on the scale sigma_intensity
+    refers to; unannotated: (B, *S) bool, True where the voxel carries no scribble; offsets: from
+    `windows.window_offsets`. Normalised by the number of unannotated voxels in the batch (at least 1)."""
+    probs = at_least_float32(probs)
+    weight = unannotated.to(probs.dtype)
+    energy = _WindowedPottsEnergy.apply(probs, at_least_float32(image), weight, offsets, sigma_xy, sigma_intensity)
+    return energy / weight.sum().clamp_min(1.0)

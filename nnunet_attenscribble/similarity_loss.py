@@ -1,0 +1,87 @@
+"""Attentive similarity loss: a Potts energy whose pairwise kernel is the learned attention similarity.
+
+    P = softmax_rows(q k^T)            (unscaled logits, over all keys)
+    S_ij = P_ij + P_ji ;  S^_ij = sigmoid(alpha * S_ij + beta)
+    L = 1/(B N) sum_b e_b sum_i sum_{j in W(i), j != i} S^_ij G_ij (1 - <Y_i, Y_j>)
+
+Y is the softmax prediction resized to the token grid, G a spatial Gaussian window and e_b excludes samples
+whose scribbles hold a single class. Only window pairs are needed, so the N x N matrix is never built:
+the row log-sum-exp runs in chunks (a custom autograd function recomputes them in backward) and P_ij,
+P_ji are gathered per window offset from shifted token maps.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .precision import at_least_float32
+from .windows import iterate_pairs
+
+
+class _ChunkedRowLogSumExp(torch.autograd.Function):
+    """logsumexp_j (q_i . k_j) for every row i, O(N * chunk) memory in forward and backward."""
+
+    @staticmethod
+    def forward(ctx, query, key, chunk_size):
+        rows = [torch.logsumexp(query[:, start:start + chunk_size] @ key.transpose(1, 2), dim=-1)
+                for start in range(0, query.shape[1], chunk_size)]
+        lse = torch.cat(rows, dim=1)
+        ctx.save_for_backward(query, key, lse)
+        ctx.chunk_size = chunk_size
+        return lse
+
+    @staticmethod
+    def backward(ctx, grad_lse):
+        query, key, lse = ctx.saved_tensors
+        grad_query = torch.empty_like(query)
+        grad_key = torch.zeros_like(key)
+        for start in range(0, query.shape[1], ctx.chunk_size):
+            rows = slice(start, start + ctx.chunk_size)
+            weights = torch.exp(query[:, rows] @ key.transpose(1, 2) - lse[:, rows, None])
+            weights = weights * grad_lse[:, rows, None]
+            grad_query[:, rows] = weights @ key
+            grad_key += weights.transpose(1, 2) @ query[:, rows]
+        return grad_query, grad_key, None
+
+
+def row_logsumexp(query: torch.Tensor, key: torch.Tensor, chunk_size: int = 1024) -> torch.Tensor:
+    """(B, N) row log-sum-exp of the unscaled attention logits q k^T for (B, N, d) queries and keys."""
+    return _ChunkedRowLogSumExp.apply(query, key, chunk_size)
+
+
+def resize_to_grid(probs: torch.Tensor, grid) -> torch.Tensor:
+    """Bilinear (2D) or trilinear (3D) resize of (B, C, *S) probabilities to the token grid."""
+    if tuple(probs.shape[2:]) == tuple(grid):
+        return probs
+    mode = "bilinear" if len(grid) == 2 else "trilinear"
+    return F.interpolate(probs, size=tuple(grid), mode=mode, align_corners=False)
+
+
+def attentive_similarity_loss(query: torch.Tensor, key: torch.Tensor, probs: torch.Tensor,
+                              similarity_affine: torch.Tensor, sample_weight: torch.Tensor, offsets,
+                              sigma: float = 6.0, chunk_size: int = 1024) -> torch.Tensor:
+    """Attentive similarity loss.
+
+    query, key: (B, d, *grid) attention projections; probs: (B, C, *S) full-resolution softmax;
+    similarity_affine: (2,) tensor (alpha, beta); sample_weight: (B,) e_b; offsets: token-grid window from
+    `windows.window_offsets`; sigma: spatial Gaussian in finest in-plane token units."""
+    grid = query.shape[2:]
+    batch = query.shape[0]
+    tokens = math.prod(grid)
+    query, key = at_least_float32(query), at_least_float32(key)
+    lse = row_logsumexp(query.flatten(2).transpose(1, 2), key.flatten(2).transpose(1, 2), chunk_size)
+    lse = lse.view(batch, *grid)
+    grid_probs = resize_to_grid(at_least_float32(probs), grid)
+    alpha, beta = at_least_float32(similarity_affine)
+    per_sample = query.new_zeros(batch)
+    for centre, neighbour, distance_sq in iterate_pairs(grid, offsets):
+        forward_logit = (query[centre] * key[neighbour]).sum(1)
+        backward_logit = (query[neighbour] * key[centre]).sum(1)
+        similarity = torch.exp(forward_logit - lse[centre]) + torch.exp(backward_logit - lse[neighbour])
+        kernel = torch.sigmoid(alpha * similarity + beta)
+        disagreement = 1.0 - (grid_probs[centre] * grid_probs[neighbour]).sum(1)
+        gate = math.exp(-distance_sq / (2.0 * sigma ** 2))
+        per_sample = per_sample + gate * (kernel * disagreement).flatten(1).sum(1)
+    return (sample_weight.to(per_sample.dtype) * per_sample).sum() / (batch * tokens)

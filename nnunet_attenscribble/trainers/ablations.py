@@ -1,0 +1,20 @@
+"""Ablation variants of AttenScribbleTrainer: each switches components off through class attributes."""
+from .attenscribble_trainer import AttenScribbleTrainer
+
+
+class AttenScribbleTrainer_PartialCE(AttenScribbleTrainer):
+    """Partial cross-entropy only: no attention block, no CRF, no similarity loss."""
+    use_attention = False
+    crf_weight = 0.0
+    similarity_weight = 0.0
+
+
+class AttenScribbleTrainer_PartialCE_CRF(AttenScribbleTrainer):
+    """Partial cross-entropy + masked gated CRF; no attention block."""
+    use_attention = False
+    similarity_weight = 0.0
+
+
+class AttenScribbleTrainer_NoSimilarity(AttenScribbleTrainer):
+    """Attention block + partial CE + masked CRF, without the attentive similarity loss."""
+    similarity_weight = 0.0

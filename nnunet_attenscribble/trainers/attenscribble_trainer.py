@@ -1,0 +1,122 @@
+"""AttenScribbleTrainer: nnU-Net training from scribbles with the AttenScribble objective.
+
+nnU-Net keeps planning, preprocessing, augmentation, deep supervision and the optimiser. This trainer
+changes three things: the network (attention block after an encoder stage), the loss (partial CE, with
+nnU-Net's masked Dice only if `partial_dice_weight` > 0) and the training step (adds the masked gated CRF
+and attentive similarity terms on the full-resolution output).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import autocast
+from torch._dynamo import OptimizedModule
+
+from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+from nnunetv2.utilities.helpers import dummy_context
+
+from nnunet_attenscribble.network_surgery import add_attention_block, token_grid_spacing
+from nnunet_attenscribble.objective import PairwiseTerm, ScribbleRegularizers, split_network_output
+from nnunet_attenscribble.trainers.budget import EnvironmentBudgetMixin
+
+
+class AttenScribbleTrainer(EnvironmentBudgetMixin, nnUNetTrainer):
+    """Scribble-supervised nnU-Net: partial CE + 0.1 masked gated CRF + 0.1 attentive similarity.
+
+    Every knob is a class attribute, so a variant is a subclass that sets one (architecture knobs must be:
+    nnUNetv2_predict rebuilds the network from the class alone)."""
+
+    # architecture
+    use_attention = True
+    attention_stage = None          # None: first stage with in-plane stride >= 4 and <= attention_max_tokens
+    attention_max_tokens = 8192
+    # objective
+    partial_dice_weight = 0.0       # nnU-Net's masked Dice on scribbled voxels; the original has none
+    crf_weight = 0.1
+    crf_sigma_xy = 6.0              # finest in-plane voxels
+    crf_sigma_intensity = 0.1       # on patches rescaled to [0, 1] (99th percentile clip)
+    crf_radius = 5
+    similarity_weight = 0.1
+    similarity_sigma = 6.0          # finest in-plane token units
+    similarity_radius = 5
+    max_window_size = 125           # voxels per window: 11x11 in 2D, 5x5x5 for isotropic 3D
+
+    @classmethod
+    def build_network_architecture(cls, plans_manager, configuration_manager, num_input_channels,
+                                   num_output_channels, enable_deep_supervision=True):
+        network = nnUNetTrainer.build_network_architecture(plans_manager, configuration_manager, num_input_channels,
+                                                           num_output_channels, enable_deep_supervision)
+        if not cls.use_attention:
+            return network
+        return add_attention_block(network, configuration_manager.patch_size, cls.attention_stage,
+                                   cls.attention_max_tokens, similarity_head=cls.similarity_weight > 0)
+
+    def initialize(self):
+        if self.label_manager.ignore_label is None:
+            raise RuntimeError(f"{self.__class__.__name__} trains from scribbles: dataset.json of "
+                               f"{self.plans_manager.dataset_name} needs an 'ignore' label (the unannotated value)")
+        if self.label_manager.has_regions:
+            raise RuntimeError(f"{self.__class__.__name__} supports label-based datasets, not region-based ones")
+        super().initialize()
+        network = self._unwrapped_network()
+        token_spacing = None
+        if self.use_attention:
+            token_spacing = token_grid_spacing(self.configuration_manager.spacing, network.encoder.strides,
+                                               network.attention_stage)
+        self.regularizers = ScribbleRegularizers(
+            self.label_manager.ignore_label, self.configuration_manager.spacing,
+            PairwiseTerm(self.crf_weight, self.crf_sigma_xy, self.crf_radius), self.crf_sigma_intensity,
+            PairwiseTerm(self.similarity_weight, self.similarity_sigma, self.similarity_radius),
+            token_spacing, self.max_window_size)
+        attention = f"attention after encoder stage {network.attention_stage}" if self.use_attention else "no attention"
+        self.print_to_log_file(f"{attention}; partial Dice weight {self.partial_dice_weight}; "
+                               f"{self.regularizers.describe()}")
+
+    def _unwrapped_network(self):
+        """The network without DDP and torch.compile wrappers (as nnU-Net's set_deep_supervision_enabled)."""
+        network = self.network.module if self.is_ddp else self.network
+        return network._orig_mod if isinstance(network, OptimizedModule) else network
+
+    def _build_loss(self):
+        """nnU-Net's ignore-label CE (+ masked Dice) with deep supervision; the Dice weight is a knob."""
+        loss = super()._build_loss()
+        inner = loss.loss if isinstance(loss, DeepSupervisionWrapper) else loss
+        inner.weight_dice = self.partial_dice_weight
+        return loss
+
+    def train_step(self, batch: dict) -> dict:
+        data = batch["data"].to(self.device, non_blocking=True)
+        target = batch["target"]
+        target = [t.to(self.device, non_blocking=True) for t in target] if isinstance(target, list) \
+            else target.to(self.device, non_blocking=True)
+
+        self.optimizer.zero_grad(set_to_none=True)
+        with autocast(self.device.type, enabled=True) if self.device.type == "cuda" else dummy_context():
+            segmentation, attention = split_network_output(self.network(data))
+            partial = self.loss(segmentation, target)
+        full_resolution = segmentation[0] if isinstance(segmentation, list) else segmentation
+        if not torch.is_tensor(partial):  # no scribbled voxel in the batch: zero loss, graph kept (DDP)
+            partial = 0.0 * full_resolution.sum()
+        terms = self.regularizers(data, segmentation, target, attention)
+        total = partial.float() + sum(terms.values())
+
+        if self.grad_scaler is not None:
+            self.grad_scaler.scale(total).backward()
+            self.grad_scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.network.parameters(), 12)
+            self.grad_scaler.step(self.optimizer)
+            self.grad_scaler.update()
+        else:
+            total.backward()
+            torch.nn.utils.clip_grad_norm_(self.network.parameters(), 12)
+            self.optimizer.step()
+        result = {"loss": total.detach().cpu().numpy(), "partial_loss": partial.detach().cpu().numpy()}
+        result.update({f"{name}_loss": value.detach().cpu().numpy() for name, value in terms.items()})
+        return result
+
+    def on_train_epoch_end(self, train_outputs):
+        super().on_train_epoch_end(train_outputs)
+        terms = [key for key in train_outputs[0] if key.endswith("_loss")]
+        means = {key: float(np.mean([o[key] for o in train_outputs])) for key in terms}
+        self.print_to_log_file("loss terms: " + ", ".join(f"{k[:-5]} {v:.4f}" for k, v in means.items()))

@@ -1,0 +1,90 @@
+"""Network surgery on the U-Nets nnU-Net generates: shapes, block placement, gradients, checkpoint loading."""
+import pytest
+import torch
+
+from nnunet_attenscribble.network_surgery import AttentionUNet, default_attention_stage
+from nnunet_attenscribble.trainers import AttenScribbleTrainer, AttenScribbleTrainer_NoSimilarity, \
+    AttenScribbleTrainer_PartialCE
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+from plans_helpers import CASES, configuration
+
+
+def _build(trainer, case, deep_supervision=True, seed=0):
+    architecture, patch, strides = CASES[case]
+    torch.manual_seed(seed)
+    return trainer.build_network_architecture(None, configuration(architecture, patch, strides), 1, 3,
+                                              deep_supervision), patch
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_outputs_unchanged_and_block_present(case):
+    plain, patch = _build(nnUNetTrainer, case)
+    wrapped, _ = _build(AttenScribbleTrainer, case)
+    assert isinstance(wrapped, AttentionUNet)
+    x = torch.randn(2, 1, *patch)
+    plain.eval(), wrapped.eval()
+    with torch.no_grad():
+        expected, got = plain(x), wrapped(x)
+    assert [t.shape for t in got] == [t.shape for t in expected]
+    # every plain parameter keeps its name; only attention.* is new
+    plain_keys, wrapped_keys = set(plain.state_dict()), set(wrapped.state_dict())
+    assert plain_keys <= wrapped_keys
+    assert all(k.startswith("attention.") for k in wrapped_keys - plain_keys)
+    # the block sits on the stage with in-plane stride 4
+    assert wrapped.attention_stage == 2
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_training_output_and_gradients_reach_block(case):
+    wrapped, patch = _build(AttenScribbleTrainer, case)
+    wrapped.train()
+    segmentation, query, key, affine = wrapped(torch.randn(2, 1, *patch))
+    assert isinstance(segmentation, list) and segmentation[0].shape == (2, 3, *patch)
+    assert query.shape[2:] == key.shape[2:] and affine.shape == (2,)
+    (segmentation[0].sum() + (query * key).sum() + affine.sum()).backward()
+    for name, parameter in wrapped.attention.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+
+
+def test_block_output_feeds_skip_and_deeper_stages():
+    wrapped, patch = _build(AttenScribbleTrainer, "plain-2d", deep_supervision=False)
+    wrapped.eval()
+    x = torch.randn(1, 1, *patch)
+    reference = wrapped(x)
+    with torch.no_grad():
+        wrapped.attention.norm_out.bias.add_(1.0)  # changes only the block output
+    assert not torch.allclose(wrapped(x), reference)
+
+
+@pytest.mark.parametrize("trainer", [AttenScribbleTrainer, AttenScribbleTrainer_NoSimilarity,
+                                     AttenScribbleTrainer_PartialCE])
+def test_state_dict_round_trip_through_predictor_path(trainer):
+    trained, patch = _build(trainer, "resenc-3d", deep_supervision=True, seed=1)
+    restored, _ = _build(trainer, "resenc-3d", deep_supervision=False, seed=2)
+    restored.load_state_dict(trained.state_dict(), strict=True)
+    trained.eval(), restored.eval()
+    trained.decoder.deep_supervision = False
+    x = torch.randn(1, 1, *patch)
+    with torch.no_grad():
+        torch.testing.assert_close(restored(x), trained(x))
+
+
+def test_no_similarity_variant_has_no_unused_parameters():
+    wrapped, patch = _build(AttenScribbleTrainer_NoSimilarity, "plain-2d")
+    wrapped.train()
+    output = wrapped(torch.randn(2, 1, *patch))
+    assert isinstance(output, list)  # no attention tensors returned: nothing for a loss to need
+    sum(o.sum() for o in output).backward()
+    unused = [n for n, p in wrapped.named_parameters() if p.grad is None and not n.startswith("decoder.seg_layers")]
+    assert unused == []
+
+
+def test_default_stage_rule():
+    two_d = [[1, 1], [2, 2], [2, 2], [2, 2], [2, 2], [2, 2], [2, 2]]
+    assert default_attention_stage(two_d, (256, 224), 8192) == 2       # ACDC 2d: 64x56 tokens
+    assert default_attention_stage(two_d, (1024, 1024), 8192) == 4     # too many tokens at stride 4
+    acdc_3d = [[1, 1, 1], [1, 2, 2], [1, 2, 2], [2, 2, 2], [2, 2, 2], [1, 2, 2]]
+    assert default_attention_stage(acdc_3d, (20, 256, 224), 8192) == 4  # 5x16x14 tokens
+    hippocampus = [[1, 1, 1], [2, 2, 2], [2, 2, 2], [2, 2, 2]]
+    assert default_attention_stage(hippocampus, (40, 56, 40), 8192) == 2
