@@ -6,6 +6,7 @@ Unset, nnU-Net's defaults apply. The polynomial LR schedule follows num_epochs a
 """
 import os
 
+import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 BUDGET_VARIABLES = {
@@ -18,8 +19,10 @@ BUDGET_VARIABLES = {
 class EnvironmentBudgetMixin:
     """Applies the ATTENSCRIBBLE_* budget variables after nnU-Net's own __init__."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        # nnU-Net records the init arguments by inspecting this signature: keep it explicit
+        super().__init__(plans, configuration, fold, dataset_json, device)
         for attribute, variable in BUDGET_VARIABLES.items():
             value = os.environ.get(variable)
             if value:

@@ -1,0 +1,1 @@
+"""The `attenscribble` command line: scribble datasets in, dense-label evaluation and pictures out."""

@@ -1,0 +1,200 @@
+"""The `attenscribble` command: convert, simulate, evaluate, overlay, demo, trainer-path."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ScribbleToolError
+
+
+def _raw_dir(args) -> Path:
+    raw = args.raw_dir or os.environ.get("nnUNet_raw")
+    if not raw:
+        raise ScribbleToolError(None, "no output folder: give --raw-dir or set nnUNet_raw")
+    return Path(raw)
+
+
+def _class_names(args):
+    names = list(args.class_names)
+    if names[0] != "background":
+        names = ["background", *names]
+    return names
+
+
+def _add_dataset_options(parser, default_classes):
+    parser.add_argument("--dataset", required=True, help="output dataset name, e.g. Dataset801_ACDCScribble")
+    parser.add_argument("--raw-dir", help="nnUNet_raw folder (default: $nnUNet_raw)")
+    parser.add_argument("--class-names", nargs="+", default=default_classes, required=default_classes is None,
+                        help="class names in label order, background first"
+                             + (f" (default: {' '.join(default_classes)})" if default_classes else ""))
+    parser.add_argument("--test-ids", help="patient/subject numbers for imagesTs, e.g. 81-100 (the first number "
+                                           "in a case name; both frames of a patient go together)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
+
+
+def _print_fractions(cases, num_classes):
+    from .simulate import annotated_fraction
+    import SimpleITK as sitk
+    fractions = {}
+    for case in cases:
+        if case.scribble is None or case.dense is None:
+            continue
+        for value, fraction in annotated_fraction(sitk.GetArrayViewFromImage(case.scribble),
+                                                  sitk.GetArrayViewFromImage(case.dense), num_classes).items():
+            fractions.setdefault(value, []).append(fraction)
+    for value, values in sorted(fractions.items()):
+        print(f"  class {value}: {100 * np.mean(values):.2f} % of its voxels scribbled (mean over training cases)")
+
+
+def command_convert(args):
+    from .convert import acdc_cases, generic_cases, wsl4mis_cases
+    from .raw_dataset import DatasetSpec, write_raw_dataset
+    from .pairing import parse_id_ranges
+    from .value_mapping import parse_class_map
+
+    test_ids = parse_id_ranges(args.test_ids)
+    names = _class_names(args)
+    if args.source == "wsl4mis":
+        spacing = args.spacing
+        cases = wsl4mis_cases(args.h5_dir, args.reference_dir, spacing, args.unannotated_value, len(names), test_ids)
+    elif args.source == "acdc":
+        cases = acdc_cases(args.acdc_dir, args.scribble_dir, args.unannotated_value, len(names), test_ids)
+    else:
+        cases = generic_cases(args.images, args.scribbles, args.dense, args.unannotated_value,
+                              parse_class_map(args.class_map), len(names), test_ids)
+    folder = write_raw_dataset(cases, DatasetSpec(args.dataset, names), _raw_dir(args), args.overwrite)
+    _print_fractions(cases, len(names))
+    print(f"wrote {folder} ({sum(not c.test for c in cases)} training, {sum(c.test for c in cases)} test cases)")
+
+
+def command_simulate(args):
+    from .convert import simulated_cases
+    from .raw_dataset import DatasetSpec, write_raw_dataset
+    from .pairing import parse_id_ranges
+    from .simulate import SimulationSettings
+
+    names = _class_names(args)
+    settings = SimulationSettings(mode=args.mode, axis=args.axis, border=args.border,
+                                  background_band=args.background_band)
+    cases = simulated_cases(args.images, args.labels, len(names), settings, args.seed, parse_id_ranges(args.test_ids))
+    folder = write_raw_dataset(cases, DatasetSpec(args.dataset, names), _raw_dir(args), args.overwrite)
+    _print_fractions(cases, len(names))
+    print(f"wrote {folder} ({sum(not c.test for c in cases)} training, {sum(c.test for c in cases)} test cases)")
+
+
+def command_evaluate(args):
+    from .evaluate import class_names_from_dataset_json, evaluate_folders, format_table
+    classes = class_names_from_dataset_json(args.dataset_json) if args.dataset_json else None
+    summary = evaluate_folders(args.predictions, args.references, classes, args.output)
+    print(format_table(summary))
+    if args.output:
+        print(f"wrote {Path(args.output) / 'metrics_per_case.csv'} and {Path(args.output) / 'summary.json'}")
+
+
+def command_overlay(args):
+    from .overlay import overlay_folders
+    written = overlay_folders(args.images, args.predictions, args.output, args.references, args.scribbles,
+                              args.ignore_value, args.cases, args.slice)
+    for path in written:
+        print(path)
+
+
+def command_demo(args):
+    from .demo import run_demo
+    run_demo(Path(args.output), epochs=args.epochs, iterations=args.iterations, overwrite=args.overwrite)
+
+
+def command_trainer_path(args):
+    from nnunet_attenscribble.extension_path import trainer_folder
+    print(trainer_folder())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="attenscribble", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    convert = sub.add_parser("convert", help="scribble data -> nnU-Net raw dataset with an ignore label")
+    sources = convert.add_subparsers(dest="source", required=True)
+    acdc_names = ["background", "RV", "MYO", "LV"]
+    wsl = sources.add_parser("wsl4mis", help="WSL4MIS h5 volumes (keys image, label, scribble)")
+    wsl.add_argument("--h5-dir", required=True)
+    geometry = wsl.add_mutually_exclusive_group(required=True)
+    geometry.add_argument("--reference-dir", help="NIfTIs of the same cases whose header gives the geometry "
+                                                  "(e.g. the original scribble release)")
+    geometry.add_argument("--spacing", type=float, nargs="+", help="voxel spacing in h5 axis order (Z Y X), mm")
+    wsl.add_argument("--unannotated-value", type=int, default=4)
+    _add_dataset_options(wsl, acdc_names)
+    acdc = sources.add_parser("acdc", help="ACDC download layout + Valvano et al. scribble folder")
+    acdc.add_argument("--acdc-dir", required=True, help="folder with patientXXX/patientXXX_frameYY.nii.gz")
+    acdc.add_argument("--scribble-dir", required=True, help="folder with patientXXX_frameYY_scribble.nii.gz")
+    acdc.add_argument("--unannotated-value", type=int, default=4)
+    _add_dataset_options(acdc, acdc_names)
+    generic = sources.add_parser("generic", help="any image + scribble label maps, paired by name")
+    generic.add_argument("--images", required=True)
+    generic.add_argument("--scribbles", required=True)
+    generic.add_argument("--dense", help="optional dense labels (class indices) for evaluation")
+    generic.add_argument("--unannotated-value", type=int, required=True,
+                         help="value meaning 'not annotated' (0 for ITK-SNAP / 3D Slicer paintings)")
+    generic.add_argument("--class-map", help="painted value -> class index, e.g. 1:0,2:1,3:2 (class 0 = "
+                                             "background); default: values are class indices")
+    _add_dataset_options(generic, None)
+    convert.set_defaults(func=command_convert)
+
+    simulate = sub.add_parser("simulate", help="scribbles simulated from dense masks -> nnU-Net raw dataset")
+    simulate.add_argument("--images", required=True)
+    simulate.add_argument("--labels", required=True, help="dense label maps (class indices)")
+    simulate.add_argument("--mode", choices=["2d", "3d"], default="2d", help="per slice (2d) or per volume (3d)")
+    simulate.add_argument("--axis", type=int, default=0, help="slice axis for --mode 2d (array order Z Y X)")
+    simulate.add_argument("--border", action="store_true", help="also draw strokes along class borders")
+    simulate.add_argument("--background-band", type=int, default=8)
+    simulate.add_argument("--seed", type=int, default=0)
+    _add_dataset_options(simulate, None)
+    simulate.set_defaults(func=command_simulate)
+
+    evaluate = sub.add_parser("evaluate", help="Dice, HD95, ASSD (mm) of predictions against dense labels")
+    evaluate.add_argument("--predictions", required=True)
+    evaluate.add_argument("--references", required=True)
+    evaluate.add_argument("--dataset-json", help="dataset.json for class names (default: values found)")
+    evaluate.add_argument("--output", help="folder for metrics_per_case.csv and summary.json")
+    evaluate.set_defaults(func=command_evaluate)
+
+    overlay = sub.add_parser("overlay", help="PNG pictures: scribbles, prediction and dense label outlines")
+    overlay.add_argument("--images", required=True)
+    overlay.add_argument("--predictions", required=True)
+    overlay.add_argument("--output", required=True)
+    overlay.add_argument("--references")
+    overlay.add_argument("--scribbles")
+    overlay.add_argument("--ignore-value", type=int)
+    overlay.add_argument("--cases", nargs="+")
+    overlay.add_argument("--slice", type=int, help="slice index (default: the most labelled slice)")
+    overlay.set_defaults(func=command_overlay)
+
+    demo = sub.add_parser("demo", help="synthetic scribbles -> plan -> train -> predict -> evaluate -> overlay")
+    demo.add_argument("--output", default="attenscribble_demo")
+    demo.add_argument("--epochs", type=int, default=8)
+    demo.add_argument("--iterations", type=int, default=25, help="iterations per epoch")
+    demo.add_argument("--overwrite", action="store_true")
+    demo.set_defaults(func=command_demo)
+
+    path = sub.add_parser("trainer-path", help="print the folder to put on nnUNet_extTrainer yourself")
+    path.set_defaults(func=command_trainer_path)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except ScribbleToolError as error:
+        print(f"attenscribble: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

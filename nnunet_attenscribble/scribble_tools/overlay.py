@@ -1,0 +1,107 @@
+"""`attenscribble overlay`: PNG panels per case: image + scribbles | prediction and dense label outlined."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import SimpleITK as sitk
+
+from .errors import ScribbleToolError
+from .image_io import read_image
+from .pairing import index_by_case, list_images
+
+COLOURS = np.array([[0, 0, 0], [230, 60, 60], [60, 200, 60], [60, 120, 255], [240, 200, 40], [200, 60, 220],
+                    [60, 220, 220]], dtype=float) / 255.0
+
+
+def _outline(mask: np.ndarray) -> np.ndarray:
+    from scipy import ndimage
+    return mask & ~ndimage.binary_erosion(mask)
+
+
+def pick_slice(reference: Optional[np.ndarray], prediction: np.ndarray) -> int:
+    """The slice with the most labelled voxels in the reference (else in the prediction)."""
+    source = reference if reference is not None and reference.any() else prediction
+    return int(np.argmax((source > 0).reshape(source.shape[0], -1).sum(1)))
+
+
+def render_case(image: np.ndarray, prediction: np.ndarray, reference: Optional[np.ndarray],
+                scribble: Optional[np.ndarray], ignore_value: Optional[int], slice_index: int, title: str,
+                path: Path, aspect: float = 1.0) -> None:
+    """Left: image with scribbles; right: image with prediction (solid) and dense label (dashed) outlines."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    picture = image[slice_index].astype(float)
+    low, high = np.percentile(picture, [1, 99])
+    picture = np.clip((picture - low) / max(high - low, 1e-8), 0, 1)
+    figure, axes = plt.subplots(1, 2, figsize=(10, 5.2))
+    for axis in axes:
+        axis.imshow(picture, cmap="gray", aspect=aspect)
+        axis.axis("off")
+    if scribble is not None:
+        layer = np.zeros((*picture.shape, 4))
+        for value in np.unique(scribble[slice_index]):
+            if value != ignore_value:
+                layer[scribble[slice_index] == value] = [*COLOURS[int(value) % len(COLOURS)], 1.0]
+        axes[0].imshow(layer, aspect=aspect, interpolation="nearest")
+    axes[0].set_title("image + scribbles")
+    classes = sorted(set(np.unique(prediction[slice_index])) | (set(np.unique(reference[slice_index]))
+                                                               if reference is not None else set()))
+    for value in classes:
+        if value == 0:
+            continue
+        colour = COLOURS[int(value) % len(COLOURS)]
+        axes[1].contour(prediction[slice_index] == value, levels=[0.5], colors=[colour], linewidths=1.6)
+        if reference is not None:
+            axes[1].contour(reference[slice_index] == value, levels=[0.5], colors=[colour], linewidths=1.0,
+                            linestyles="dashed")
+    axes[1].set_title("prediction (solid) vs dense label (dashed)")
+    figure.suptitle(f"{title} — slice {slice_index}")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _array(index, name, required=True):
+    if index is None or name not in index:
+        if required:
+            raise ScribbleToolError(name, "no file for this case")
+        return None
+    return sitk.GetArrayFromImage(read_image(index[name][0]))
+
+
+def overlay_folders(image_dir, prediction_dir, output_dir, reference_dir=None, scribble_dir=None,
+                    ignore_value: Optional[int] = None, cases: Optional[Sequence[str]] = None,
+                    slice_index: Optional[int] = None) -> list:
+    """Write one PNG per chosen case (all cases by default); returns the written paths."""
+    images = index_by_case(list_images(image_dir), image_dir)
+    predictions = index_by_case(list_images(prediction_dir), prediction_dir)
+    references = index_by_case(list_images(reference_dir), reference_dir) if reference_dir else None
+    scribbles = index_by_case(list_images(scribble_dir), scribble_dir) if scribble_dir else None
+    chosen = list(cases) if cases else sorted(predictions)
+    written = []
+    for name in chosen:
+        if name not in images:
+            raise ScribbleToolError(image_dir, f"no image for case {name}")
+        image_file = read_image(images[name][0])
+        image = sitk.GetArrayFromImage(image_file)
+        prediction = _array(predictions, name)
+        reference = _array(references, name, required=False)
+        scribble = _array(scribbles, name, required=False)
+        if image.ndim == 2:
+            image, prediction = image[None], prediction[None]
+            reference = None if reference is None else reference[None]
+            scribble = None if scribble is None else scribble[None]
+        index = pick_slice(reference, prediction) if slice_index is None else slice_index
+        if not 0 <= index < image.shape[0]:
+            raise ScribbleToolError(images[name][0], f"slice {index} outside 0..{image.shape[0] - 1}")
+        spacing = image_file.GetSpacing()
+        path = Path(output_dir) / f"{name}_slice{index:03d}.png"
+        render_case(image, prediction, reference, scribble, ignore_value, index, name, path,
+                    aspect=spacing[1] / spacing[0])
+        written.append(path)
+    return written

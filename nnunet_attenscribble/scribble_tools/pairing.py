@@ -1,0 +1,87 @@
+"""Pairing image / label files by name, and patient-wise splits.
+
+Case names are file names without extension and without a role suffix (`_0000` channel, `_scribble`, `_gt`,
+`_label`). The group of a case (the patient) is the first run of digits in its name, so the ED and ES frames
+of one patient (`patient081_frame01`, `patient081_frame12`) always land on the same side of a split.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Set
+
+from .errors import ScribbleToolError
+
+IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd", ".tif", ".tiff", ".png", ".h5")
+ROLE_SUFFIX = re.compile(r"(_\d{4}|_scribbles?|_gt|_labels?|_seg)$")
+
+
+def strip_extension(path: Path) -> str:
+    name = path.name
+    for suffix in IMAGE_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def case_name(path: Path) -> str:
+    return ROLE_SUFFIX.sub("", strip_extension(path))
+
+
+def list_images(folder, pattern: str = "*") -> List[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ScribbleToolError(folder, "folder not found")
+    return sorted(p for p in folder.glob(pattern) if p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES))
+
+
+def index_by_case(files: Iterable[Path], folder) -> Dict[str, List[Path]]:
+    """case name -> files (several for multi-channel images `_0000`, `_0001`)."""
+    result: Dict[str, List[Path]] = {}
+    for path in files:
+        result.setdefault(case_name(path), []).append(path)
+    if not result:
+        raise ScribbleToolError(folder, "no image files found")
+    return {k: sorted(v) for k, v in result.items()}
+
+
+def pair_cases(images: Dict[str, List[Path]], labels: Dict[str, List[Path]], label_folder,
+               optional: Set[str] = frozenset()) -> None:
+    """Every image (except `optional` ones) needs exactly one label file, every label an image."""
+    missing = sorted(set(images) - set(labels) - set(optional))
+    orphans = sorted(set(labels) - set(images))
+    if missing:
+        raise ScribbleToolError(label_folder, f"no label file for image case(s) {', '.join(missing[:10])}")
+    if orphans:
+        raise ScribbleToolError(orphans and labels[orphans[0]][0], f"label file(s) without image: {', '.join(orphans[:10])}")
+    for name, files in labels.items():
+        if len(files) != 1:
+            raise ScribbleToolError(files[0], f"{len(files)} label files for case {name}")
+
+
+def group_number(name: str) -> Optional[int]:
+    """The first run of digits in a case name (patient or subject number), or None."""
+    match = re.search(r"\d+", name)
+    return int(match.group()) if match else None
+
+
+def parse_id_ranges(text: Optional[str]) -> Set[int]:
+    """'81-100,5' -> {5, 81, ..., 100}."""
+    ids: Set[int] = set()
+    if not text:
+        return ids
+    for part in text.split(","):
+        part = part.strip()
+        if re.fullmatch(r"\d+-\d+", part):
+            low, high = map(int, part.split("-"))
+            ids.update(range(low, high + 1))
+        elif part.isdigit():
+            ids.add(int(part))
+        else:
+            raise ScribbleToolError(None, f"--test-ids: cannot read {part!r} (use e.g. 81-100,5)")
+    return ids
+
+
+def is_test_case(name: str, test_ids: Set[int]) -> bool:
+    number = group_number(name)
+    return number is not None and number in test_ids
