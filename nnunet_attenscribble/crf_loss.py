@@ -4,29 +4,29 @@
     k_ij = exp(-d_ij^2 / (2 sigma_xy^2) - sum_ch (I_i - I_j)^2 / (2 sigma_int^2))
 
 U holds the unannotated voxels (the destinations of the energy); annotated voxels still act as neighbours.
-The kernel is constant. A custom autograd function recomputes each offset's kernel in the backward pass, so
+The kernel is constant and symmetric, so each unordered pair is visited once with the weight m_i + m_j
+(m = unannotated mask). A custom autograd function recomputes each offset's kernel in the backward pass, so
 memory stays at a few copies of the probability map instead of one kernel map per window offset.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 
 from .precision import at_least_float32
-from .windows import iterate_pairs
+from .windows import half_window, iterate_pairs
 
 
 def _pair_kernel(image: torch.Tensor, centre_weight: torch.Tensor, centre, neighbour, distance_sq: float,
                  sigma_xy: float, sigma_intensity: float) -> torch.Tensor:
-    """k_ij for one offset times the centre weight (the unannotated mask): shape (B, *valid)."""
+    """k_ij for one offset times (m_i + m_j), the pair's weight in both directions: shape (B, *valid)."""
     intensity_sq = (image[centre] - image[neighbour]).square().sum(1)
-    spatial = math.exp(-distance_sq / (2.0 * sigma_xy ** 2))
-    return spatial * torch.exp(-intensity_sq / (2.0 * sigma_intensity ** 2)) * centre_weight[centre]
+    exponent = intensity_sq * (-0.5 / sigma_intensity ** 2) - distance_sq / (2.0 * sigma_xy ** 2)
+    return torch.exp(exponent) * (centre_weight[centre] + centre_weight[neighbour])
 
 
 class _WindowedPottsEnergy(torch.autograd.Function):
-    """sum_offsets sum_i w_ij (1 - <p_i, p_j>) with a constant kernel w; gradient w.r.t. p only."""
+    """sum over unordered window pairs of w_ij (1 - <p_i, p_j>), constant w; gradient w.r.t. p only.
+    `offsets` holds one offset of each +/- pair."""
 
     @staticmethod
     def forward(ctx, probs, image, centre_weight, offsets, sigma_xy, sigma_intensity):
@@ -62,5 +62,6 @@ def masked_gated_crf_loss(probs: torch.Tensor, image: torch.Tensor, unannotated:
     `windows.window_offsets`. Normalised by the number of unannotated voxels in the batch (at least 1)."""
     probs = at_least_float32(probs)
     weight = unannotated.to(probs.dtype)
-    energy = _WindowedPottsEnergy.apply(probs, at_least_float32(image), weight, offsets, sigma_xy, sigma_intensity)
+    energy = _WindowedPottsEnergy.apply(probs, at_least_float32(image), weight, half_window(offsets), sigma_xy,
+                                        sigma_intensity)
     return energy / weight.sum().clamp_min(1.0)

@@ -7,7 +7,8 @@
 Y is the softmax prediction resized to the token grid, G a spatial Gaussian window and e_b excludes samples
 whose scribbles hold a single class. Only window pairs are needed, so the N x N matrix is never built:
 the row log-sum-exp runs in chunks (a custom autograd function recomputes them in backward) and P_ij,
-P_ji are gathered per window offset from shifted token maps.
+P_ji are gathered per window offset from shifted token maps. Every factor is symmetric in (i, j), so each
+unordered pair is computed once and counted twice.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .precision import at_least_float32
-from .windows import iterate_pairs
+from .windows import half_window, iterate_pairs
 
 
 class _ChunkedRowLogSumExp(torch.autograd.Function):
@@ -76,12 +77,12 @@ def attentive_similarity_loss(query: torch.Tensor, key: torch.Tensor, probs: tor
     grid_probs = resize_to_grid(at_least_float32(probs), grid)
     alpha, beta = at_least_float32(similarity_affine)
     per_sample = query.new_zeros(batch)
-    for centre, neighbour, distance_sq in iterate_pairs(grid, offsets):
+    for centre, neighbour, distance_sq in iterate_pairs(grid, half_window(offsets)):
         forward_logit = (query[centre] * key[neighbour]).sum(1)
         backward_logit = (query[neighbour] * key[centre]).sum(1)
         similarity = torch.exp(forward_logit - lse[centre]) + torch.exp(backward_logit - lse[neighbour])
         kernel = torch.sigmoid(alpha * similarity + beta)
         disagreement = 1.0 - (grid_probs[centre] * grid_probs[neighbour]).sum(1)
-        gate = math.exp(-distance_sq / (2.0 * sigma ** 2))
+        gate = 2.0 * math.exp(-distance_sq / (2.0 * sigma ** 2))  # the pair (i, j) and (j, i)
         per_sample = per_sample + gate * (kernel * disagreement).flatten(1).sum(1)
     return (sample_weight.to(per_sample.dtype) * per_sample).sum() / (batch * tokens)

@@ -36,6 +36,12 @@ def window_offsets(radii: Sequence[int], spacing: Sequence[float]) -> list[tuple
     return result
 
 
+def half_window(offsets: list[tuple[Offset, float]]) -> list[tuple[Offset, float]]:
+    """One offset of each (+d, -d) pair (first non-zero component positive): symmetric pairwise terms visit
+    every unordered voxel pair once instead of twice."""
+    return [(offset, d) for offset, d in offsets if next(o for o in offset if o != 0) > 0]
+
+
 def pair_slices(shape: Sequence[int], offset: Offset) -> Tuple[tuple, tuple]:
     """Slices (centre i, neighbour j = i + offset) over the trailing spatial axes, for all in-bound pairs.
 

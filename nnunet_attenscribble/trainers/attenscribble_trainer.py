@@ -59,19 +59,24 @@ class AttenScribbleTrainer(EnvironmentBudgetMixin, nnUNetTrainer):
         if self.label_manager.has_regions:
             raise RuntimeError(f"{self.__class__.__name__} supports label-based datasets, not region-based ones")
         super().initialize()
+        self.regularizers = self.build_regularizers()
         network = self._unwrapped_network()
+        attention = f"attention after encoder stage {network.attention_stage}" if self.use_attention else "no attention"
+        self.print_to_log_file(f"{attention}; partial Dice weight {self.partial_dice_weight}; "
+                               f"{self.regularizers.describe()}")
+
+    def build_regularizers(self) -> ScribbleRegularizers:
+        """The CRF and similarity terms for this configuration's spacing and the network's token grid."""
         token_spacing = None
         if self.use_attention:
+            network = self._unwrapped_network()
             token_spacing = token_grid_spacing(self.configuration_manager.spacing, network.encoder.strides,
                                                network.attention_stage)
-        self.regularizers = ScribbleRegularizers(
+        return ScribbleRegularizers(
             self.label_manager.ignore_label, self.configuration_manager.spacing,
             PairwiseTerm(self.crf_weight, self.crf_sigma_xy, self.crf_radius), self.crf_sigma_intensity,
             PairwiseTerm(self.similarity_weight, self.similarity_sigma, self.similarity_radius),
             token_spacing, self.max_window_size)
-        attention = f"attention after encoder stage {network.attention_stage}" if self.use_attention else "no attention"
-        self.print_to_log_file(f"{attention}; partial Dice weight {self.partial_dice_weight}; "
-                               f"{self.regularizers.describe()}")
 
     def _unwrapped_network(self):
         """The network without DDP and torch.compile wrappers (as nnU-Net's set_deep_supervision_enabled)."""

@@ -1,0 +1,344 @@
+"""Scribble benchmark on real data: every trainer on identical plans, data and iteration budget.
+
+    python benchmarks/scribble_benchmark.py --profile cpu            # this 2-core machine, ~90 min
+    python benchmarks/scribble_benchmark.py --profile gpu            # nnU-Net's own plans, one GPU
+    python benchmarks/scribble_benchmark.py --profile smoke          # tiny, for the tests
+
+ACDC 2d: expert scribbles of patients 021-100 (../shared/data/acdc-scribble), patient-wise split (train on
+021-080, test on 081-100, both frames of a patient on one side). Hippocampus 3d_fullres: scribbles simulated
+by `attenscribble simulate` (seed 0) on ../shared/data/hippocampus-msd, case-wise split (IDs >= 250 test).
+Trainers: nnU-Net's ignore-label baseline, the AttenScribble ablations, AttenScribbleTrainer, and nnU-Net on
+the dense labels (upper bound). Evaluation: `attenscribble evaluate` against dense labels of the test cases.
+Resumable: finished steps (datasets, preprocessing, trainings, predictions, evaluations) are skipped.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+SHARED = REPOSITORY.parent / "shared" / "data"
+sys.path.insert(0, str(REPOSITORY))
+
+from nnunet_attenscribble.scribble_tools.cli import main as attenscribble  # noqa: E402
+from nnunet_attenscribble.scribble_tools.evaluate import class_names_from_dataset_json, evaluate_folders  # noqa: E402
+
+SCRIBBLE_TRAINERS = ["nnUNetTrainer_AttenScribbleBudget", "AttenScribbleTrainer_PartialCE",
+                     "AttenScribbleTrainer_PartialCE_CRF", "AttenScribbleTrainer_NoSimilarity",
+                     "AttenScribbleTrainer"]
+DENSE_TRAINER = "nnUNetTrainer_AttenScribbleBudget"
+LABELS = {"nnUNetTrainer_AttenScribbleBudget": "nnU-Net ignore-label baseline (Dice+CE on scribbles)",
+          "AttenScribbleTrainer_PartialCE": "partial CE only", "AttenScribbleTrainer_PartialCE_CRF": "+ masked CRF",
+          "AttenScribbleTrainer_NoSimilarity": "+ attention block (no similarity loss)",
+          "AttenScribbleTrainer": "AttenScribble (full)", "dense": "nnU-Net on dense labels (upper bound)"}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Budget and plan reduction, applied identically to every trainer."""
+    acdc_iterations: int
+    hippocampus_iterations: int
+    acdc_spacing_factor: float     # in-plane spacing multiplier (2: half resolution)
+    hippocampus_spacing_factor: float
+    feature_factor: float          # features_per_stage multiplier
+    batch_size: int                # 0: keep nnU-Net's
+    drop_stages: int               # encoder stages removed from the end
+    acdc_train_ids: str = "21-80"
+    acdc_test_ids: str = "81-100"
+    hippocampus_max_cases: int = 0  # 0: all 200
+    tta: bool = True
+
+
+PROFILES = {
+    "cpu": Profile(acdc_iterations=600, hippocampus_iterations=400, acdc_spacing_factor=2.0,
+                   hippocampus_spacing_factor=1.0, feature_factor=0.5,
+                   batch_size=8, drop_stages=1, tta=False),
+    "gpu": Profile(acdc_iterations=2500, hippocampus_iterations=2500, acdc_spacing_factor=1.0,
+                   hippocampus_spacing_factor=1.0, feature_factor=1.0,
+                   batch_size=0, drop_stages=0),
+    "smoke": Profile(acdc_iterations=4, hippocampus_iterations=4, acdc_spacing_factor=4.0,
+                     hippocampus_spacing_factor=2.0, feature_factor=0.25,
+                     batch_size=2, drop_stages=2, acdc_train_ids="21-23", acdc_test_ids="81",
+                     hippocampus_max_cases=8, tta=False),
+}
+
+
+def log(message: str) -> None:
+    print(f"[benchmark {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def nnunet(command, env, log_file: Path) -> None:
+    executable = Path(sys.executable).parent / command[0]
+    with open(log_file, "a") as handle:
+        handle.write(f"\n$ {' '.join(map(str, command))}\n")
+        handle.flush()
+        result = subprocess.run([str(executable), *map(str, command[1:])], env=env, stdout=handle,
+                                stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        raise RuntimeError(f"{command[0]} failed, see {log_file}")
+
+
+def dense_copy(scribble_dataset: Path, dense_dataset: Path) -> None:
+    """The same images with dense labels as labelsTr (no ignore label): the upper bound's dataset."""
+    if dense_dataset.exists():
+        return
+    partial = dense_dataset.with_name(dense_dataset.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(scribble_dataset / "imagesTr", partial / "imagesTr")
+    shutil.copytree(scribble_dataset / "denseLabelsTr", partial / "labelsTr")
+    spec = json.loads((scribble_dataset / "dataset.json").read_text())
+    spec["labels"].pop("ignore")
+    (partial / "dataset.json").write_text(json.dumps(spec, indent=2))
+    partial.rename(dense_dataset)
+
+
+def reduced_configuration(configuration: dict, profile: Profile, spacing_factor: float) -> dict:
+    """nnU-Net's configuration made smaller for the CPU: coarser in-plane spacing, fewer features and
+    stages, smaller batch. Returns a full configuration dict (no inheritance)."""
+    reduced = copy.deepcopy(configuration)
+    dims = len(reduced["patch_size"])
+    in_plane = [dims - 2, dims - 1]
+    for axis in in_plane:
+        reduced["spacing"][axis] *= spacing_factor
+    arch = reduced["architecture"]["arch_kwargs"]
+    stages = arch["n_stages"] - profile.drop_stages
+    arch["n_stages"] = stages
+    for key in ("features_per_stage", "kernel_sizes", "strides", "n_conv_per_stage", "n_blocks_per_stage"):
+        if key in arch:
+            arch[key] = arch[key][:stages]
+    arch["n_conv_per_stage_decoder"] = arch["n_conv_per_stage_decoder"][:stages - 1]
+    arch["features_per_stage"] = [max(8, int(f * profile.feature_factor)) for f in arch["features_per_stage"]]
+    divisor = [1] * dims
+    for stride in arch["strides"]:
+        divisor = [d * s for d, s in zip(divisor, stride)]
+    patch = list(reduced["patch_size"])
+    for axis in in_plane:
+        patch[axis] = int(patch[axis] / spacing_factor)
+    reduced["patch_size"] = [max(d, (p // d) * d) for p, d in zip(patch, divisor)]
+    if profile.batch_size:
+        reduced["batch_size"] = profile.batch_size
+    reduced["median_image_size_in_voxels"] = [m / (spacing_factor if i in in_plane else 1.0)
+                                              for i, m in enumerate(reduced["median_image_size_in_voxels"])]
+    return reduced
+
+
+def plan_and_preprocess(dataset_id: int, dataset_name: str, base_configuration: str, profile_name: str,
+                        profile: Profile, spacing_factor: float, env: dict, log_file: Path,
+                        reference_plans: Path = None) -> str:
+    """Plan with nnU-Net, add the profile's configuration, preprocess it; returns the configuration name."""
+    preprocessed = Path(env["nnUNet_preprocessed"]) / dataset_name
+    plans_file = preprocessed / "nnUNetPlans.json"
+    name = base_configuration if profile_name == "gpu" else f"{base_configuration}_{profile_name}"
+    if (preprocessed / f"nnUNetPlans_{name}").is_dir() and (preprocessed / ".preprocessed").exists():
+        return name
+    nnunet(["nnUNetv2_extract_fingerprint", "-d", dataset_id, "-np", "2"], env, log_file)
+    if reference_plans is None:
+        nnunet(["nnUNetv2_plan_experiment", "-d", dataset_id], env, log_file)
+    else:  # identical plans for the upper bound: copy the scribble dataset's plans
+        plans = json.loads(reference_plans.read_text())
+        plans["dataset_name"] = dataset_name
+        plans_file.write_text(json.dumps(plans, indent=2))
+        shutil.copyfile(Path(env["nnUNet_raw"]) / dataset_name / "dataset.json", preprocessed / "dataset.json")
+    plans = json.loads(plans_file.read_text())
+    if name != base_configuration:
+        configuration = reduced_configuration(plans["configurations"][base_configuration], profile,
+                                              spacing_factor)
+        configuration["data_identifier"] = f"nnUNetPlans_{name}"
+        plans["configurations"][name] = configuration
+        plans_file.write_text(json.dumps(plans, indent=2))
+    nnunet(["nnUNetv2_preprocess", "-d", dataset_id, "-c", name, "-np", "2"], env, log_file)
+    (preprocessed / ".preprocessed").write_text(name)
+    return name
+
+
+def write_single_split(dataset_name: str, env: dict, validation_cases: int = 2) -> None:
+    """Fold 0 = all training cases (a couple held for nnU-Net's own, cheap, final validation)."""
+    preprocessed = Path(env["nnUNet_preprocessed"]) / dataset_name
+    raw = Path(env["nnUNet_raw"]) / dataset_name
+    cases = sorted(p.name[: -len(".nii.gz")] for p in (raw / "labelsTr").glob("*.nii.gz"))
+    split = [{"train": cases, "val": cases[:validation_cases]}]
+    (preprocessed / "splits_final.json").write_text(json.dumps(split, indent=2))
+
+
+def train_predict_evaluate(trainer: str, dataset_id: int, dataset_name: str, configuration: str,
+                           iterations: int, test_images: Path, dense_labels: Path, classes: dict, work: Path,
+                           env: dict, profile: Profile, seed: int, tag: str) -> dict:
+    run_dir = work / "runs" / f"{tag}__seed{seed}"
+    summary_file = run_dir / "evaluation" / "summary.json"
+    if summary_file.is_file():
+        return json.loads(summary_file.read_text())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    epochs = max(1, iterations // 50)
+    per_epoch = max(1, iterations // epochs)
+    train_env = {**env, "nnUNet_results": str(run_dir / "results"), "ATTENSCRIBBLE_EPOCHS": str(epochs),
+                 "ATTENSCRIBBLE_ITERATIONS_PER_EPOCH": str(per_epoch), "ATTENSCRIBBLE_VAL_ITERATIONS": "2",
+                 "ATTENSCRIBBLE_SEED": str(seed)}
+    device = env["BENCHMARK_DEVICE"]
+    final = run_dir / "results" / dataset_name / f"{trainer}__nnUNetPlans__{configuration}" / "fold_0" / \
+        "checkpoint_final.pth"
+    started = time.time()
+    if not final.is_file():
+        log(f"training {tag} ({epochs} x {per_epoch} iterations, seed {seed})")
+        nnunet(["nnUNetv2_train", dataset_id, configuration, 0, "-tr", trainer, "-device", device],
+               train_env, run_dir / "nnunet.log")
+    train_seconds = time.time() - started
+    predictions = run_dir / "predictions"
+    if not (predictions / "predict_from_raw_data_args.json").is_file():
+        log(f"predicting {tag}")
+        nnunet(["nnUNetv2_predict", "-i", test_images, "-o", predictions, "-d", dataset_id, "-c", configuration,
+                "-f", 0, "-tr", trainer, "-device", device, *([] if profile.tta else ["--disable_tta"])],
+               train_env, run_dir / "nnunet.log")
+    summary = evaluate_folders(predictions, dense_labels, classes, run_dir / "evaluation")
+    summary["train_seconds"] = train_seconds
+    summary["iterations"] = epochs * per_epoch
+    summary_file.write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def prepare_acdc(work: Path, profile: Profile) -> Path:
+    raw = work / "nnUNet_raw"
+    dataset = raw / "Dataset801_ACDCScribble"
+    if dataset.exists():
+        return dataset
+    volumes = SHARED / "acdc-scribble" / "volumes"
+    selected = work / "acdc_h5"
+    shutil.rmtree(selected, ignore_errors=True)
+    selected.mkdir(parents=True)
+    from nnunet_attenscribble.scribble_tools.pairing import group_number, parse_id_ranges
+    keep = parse_id_ranges(profile.acdc_train_ids) | parse_id_ranges(profile.acdc_test_ids)
+    for path in sorted(volumes.glob("*.h5")):
+        if group_number(path.name) in keep:
+            (selected / path.name).symlink_to(path)
+    code = attenscribble(["convert", "wsl4mis", "--h5-dir", str(selected), "--reference-dir",
+                          str(SHARED / "acdc-scribble" / "scribbles-nifti"), "--dataset", dataset.name,
+                          "--raw-dir", str(raw), "--test-ids", profile.acdc_test_ids])
+    if code:
+        raise RuntimeError("ACDC conversion failed")
+    return dataset
+
+
+def prepare_hippocampus(work: Path, profile: Profile) -> Path:
+    raw = work / "nnUNet_raw"
+    dataset = raw / "Dataset802_HippocampusSimScribble"
+    if dataset.exists():
+        return dataset
+    source = SHARED / "hippocampus-msd"
+    images, labels = source / "images", source / "labels"
+    if profile.hippocampus_max_cases:
+        chosen = sorted(p.name for p in images.glob("*.nii.gz"))
+        chosen = chosen[: profile.hippocampus_max_cases - 2] + chosen[-2:]
+        images, labels = work / "hippo_images", work / "hippo_labels"
+        for folder, origin in ((images, source / "images"), (labels, source / "labels")):
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            for name in chosen:
+                (folder / name).symlink_to(origin / name)
+    code = attenscribble(["simulate", "--images", str(images), "--labels", str(labels), "--mode", "2d",
+                          "--axis", "0", "--seed", "0", "--class-names", "background", "anterior", "posterior",
+                          "--dataset", dataset.name, "--raw-dir", str(raw), "--test-ids", "250-999"])
+    if code:
+        raise RuntimeError("hippocampus simulation failed")
+    return dataset
+
+
+def run_dataset(kind: str, work: Path, profile_name: str, profile: Profile, env: dict, trainers, seeds) -> dict:
+    if kind == "acdc":
+        scribbles = prepare_acdc(work, profile)
+        scribble_id, dense_id, base, iterations = 801, 811, "2d", profile.acdc_iterations
+        spacing_factor = profile.acdc_spacing_factor
+    else:
+        scribbles = prepare_hippocampus(work, profile)
+        scribble_id, dense_id, base, iterations = 802, 812, "3d_fullres", profile.hippocampus_iterations
+        spacing_factor = profile.hippocampus_spacing_factor
+    dense = scribbles.with_name(scribbles.name.replace("Dataset80", "Dataset81").replace("Scribble", "Dense"))
+    dense_copy(scribbles, dense)
+    log_file = work / "preprocessing.log"
+    log(f"{kind}: planning and preprocessing")
+    configuration = plan_and_preprocess(scribble_id, scribbles.name, base, profile_name, profile, spacing_factor,
+                                        env, log_file)
+    plan_and_preprocess(dense_id, dense.name, base, profile_name, profile, spacing_factor, env, log_file,
+                        reference_plans=Path(env["nnUNet_preprocessed"]) / scribbles.name / "nnUNetPlans.json")
+    write_single_split(scribbles.name, env)
+    write_single_split(dense.name, env)
+    classes = class_names_from_dataset_json(scribbles / "dataset.json")
+    results = {}
+    jobs = [(t, scribble_id, scribbles.name, t) for t in trainers]
+    if "dense" in trainers or trainers == SCRIBBLE_TRAINERS:
+        jobs.append((DENSE_TRAINER, dense_id, dense.name, "dense"))
+    for trainer, dataset_id, dataset_name, tag in jobs:
+        if tag == "dense" and trainer not in SCRIBBLE_TRAINERS + [DENSE_TRAINER]:
+            continue
+        for seed in seeds:
+            summary = train_predict_evaluate(trainer if tag != "dense" else DENSE_TRAINER, dataset_id, dataset_name,
+                                             configuration, iterations, scribbles / "imagesTs",
+                                             scribbles / "denseLabelsTs", classes, work / kind, env, profile,
+                                             seed, f"{kind}__{tag}")
+            results.setdefault(tag, []).append(summary)
+            log(f"{kind} {tag} seed {seed}: mean Dice {summary['mean']['dice']:.4f}, "
+                f"HD95 {summary['mean']['hd95']:.2f} mm")
+    return {"configuration": configuration, "iterations": iterations, "results": results}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
+    parser.add_argument("--work-dir", type=Path, help="default: benchmarks/runs/<profile>")
+    parser.add_argument("--datasets", nargs="+", choices=["acdc", "hippocampus"], default=["acdc", "hippocampus"])
+    parser.add_argument("--trainers", nargs="+", default=SCRIBBLE_TRAINERS + ["dense"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--device", default="cuda" if os.environ.get("CUDA_VISIBLE_DEVICES") else "cpu")
+    args = parser.parse_args(argv)
+    for kind, folder in (("acdc", "acdc-scribble"), ("hippocampus", "hippocampus-msd")):
+        if kind in args.datasets and not (SHARED / folder).is_dir():
+            print(f"benchmark: {SHARED / folder} is absent; it holds the real data this benchmark needs",
+                  file=sys.stderr)
+            return 2
+    profile = PROFILES[args.profile]
+    work = (args.work_dir or REPOSITORY / "benchmarks" / "runs" / args.profile).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "nnUNet_raw": str(work / "nnUNet_raw"), "nnUNet_preprocessed": str(work / "nnUNet_preprocessed"),
+           "nnUNet_results": str(work / "nnUNet_results"), "nnUNet_compile": "false", "BENCHMARK_DEVICE": args.device}
+    env.setdefault("nnUNet_n_proc_DA", "2" if args.device == "cpu" else "12")
+    env.setdefault("nnUNet_def_n_proc", "2")
+    trainers = [t for t in args.trainers if t != "dense"]
+    report = {"profile": args.profile, "profile_settings": profile.__dict__, "device": args.device,
+              "machine": f"{platform.node()} {platform.processor() or platform.machine()} {os.cpu_count()} cores",
+              "date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv), "datasets": {}}
+    for kind in args.datasets:
+        report["datasets"][kind] = run_dataset(kind, work, args.profile, profile, env,
+                                               trainers + (["dense"] if "dense" in args.trainers else []),
+                                               args.seeds)
+    (work / "report.json").write_text(json.dumps(report, indent=2))
+    print(format_report(report))
+    return 0
+
+
+def format_report(report: dict) -> str:
+    import numpy as np
+    lines = []
+    for kind, data in report["datasets"].items():
+        classes = list(next(iter(data["results"].values()))[0]["per_class"])
+        lines.append(f"\n{kind} ({data['configuration']}, {data['iterations']} iterations)")
+        header = "| trainer | " + " | ".join(f"Dice {c}" for c in classes) + " | mean Dice | mean HD95 (mm) |"
+        lines += [header, "|" + "---|" * (len(classes) + 3)]
+        for tag, runs in data["results"].items():
+            def stat(values, digits):
+                values = np.array(values, dtype=float)
+                return f"{values.mean():.{digits}f}" + (f" ± {values.std():.{digits}f}" if len(values) > 1 else "")
+            cells = [stat([r["per_class"][c]["dice"] for r in runs], 3) for c in classes]
+            cells += [stat([r["mean"]["dice"] for r in runs], 3), stat([r["mean"]["hd95"] for r in runs], 1)]
+            lines.append(f"| {LABELS.get(tag, tag)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""The benchmarks at tiny size: they must run end to end and report what they promise."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from test_real_data import needs_acdc
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def test_step_time_benchmark_tiny(tmp_path):
+    output = tmp_path / "step.json"
+    result = subprocess.run([sys.executable, str(REPOSITORY / "benchmarks" / "step_time.py"), "--preset", "tiny-2d",
+                             "--steps", "2", "--warmup", "1", "--json", str(output)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(output.read_text())
+    assert report["attention_stage"] == 2
+    assert set(report["ratios"]) == {"step_time", "peak_memory", "inference"}
+    assert all(v > 0 for v in report["ratios"].values())
+    assert set(report["loss_terms"]) == {"crf", "similarity"}
+    assert "median step" in result.stdout
+
+
+@needs_acdc
+@pytest.mark.integration
+def test_scribble_benchmark_smoke(tmp_path):
+    command = [sys.executable, str(REPOSITORY / "benchmarks" / "scribble_benchmark.py"), "--profile", "smoke",
+               "--datasets", "acdc", "--trainers", "AttenScribbleTrainer", "dense", "--work-dir", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
+    report = json.loads((tmp_path / "report.json").read_text())
+    results = report["datasets"]["acdc"]["results"]
+    assert set(results) == {"AttenScribbleTrainer", "dense"}
+    assert set(results["dense"][0]["per_class"]) == {"RV", "MYO", "LV"}
+    assert "| AttenScribble (full) |" in result.stdout
+    # resumable: a second run reuses every finished step
+    again = subprocess.run(command, capture_output=True, text=True)
+    assert again.returncode == 0 and "training" not in again.stdout
