@@ -19,6 +19,7 @@ from nnunetv2.utilities.helpers import dummy_context
 from nnunet_attenscribble.network_surgery import add_attention_block, token_grid_spacing
 from nnunet_attenscribble.objective import PairwiseTerm, ScribbleRegularizers, split_network_output
 from nnunet_attenscribble.trainers.budget import EnvironmentBudgetMixin
+from nnunet_attenscribble.trainers.padding import padding_as_unannotated
 
 
 class AttenScribbleTrainer(EnvironmentBudgetMixin, nnUNetTrainer):
@@ -41,6 +42,8 @@ class AttenScribbleTrainer(EnvironmentBudgetMixin, nnUNetTrainer):
     similarity_sigma = 6.0          # finest in-plane token units
     similarity_radius = 5
     max_window_size = 125           # voxels per window: 11x11 in 2D, 5x5x5 for isotropic 3D
+    # data
+    unannotated_padding = True      # out-of-image voxels get the ignore label instead of background
 
     @classmethod
     def build_network_architecture(cls, plans_manager, configuration_manager, num_input_channels,
@@ -51,6 +54,18 @@ class AttenScribbleTrainer(EnvironmentBudgetMixin, nnUNetTrainer):
             return network
         return add_attention_block(network, configuration_manager.patch_size, cls.attention_stage,
                                    cls.attention_max_tokens, similarity_head=cls.similarity_weight > 0)
+
+    @classmethod
+    def get_training_transforms(cls, *args, **kwargs):
+        transforms = super().get_training_transforms(*args, **kwargs)
+        return padding_as_unannotated(transforms, kwargs["ignore_label"]) if cls.unannotated_padding \
+            else transforms
+
+    @classmethod
+    def get_validation_transforms(cls, *args, **kwargs):
+        transforms = super().get_validation_transforms(*args, **kwargs)
+        return padding_as_unannotated(transforms, kwargs["ignore_label"]) if cls.unannotated_padding \
+            else transforms
 
     def initialize(self):
         if self.label_manager.ignore_label is None:
