@@ -33,8 +33,8 @@ import torch  # noqa: E402
 
 PRESETS = {
     # nnU-Net's 2d plans for ACDC (7 stages, batch 56 on a GPU) and 3d_fullres plans for ACDC / hippocampus
-    "acdc-2d": dict(patch=[256, 224], spacing=[1.54, 1.54], batch=56, features=[32, 64, 128, 256, 512, 512, 512],
-                    strides=[[1, 1]] + [[2, 2]] * 6),
+    "acdc-2d": dict(patch=[256, 224], spacing=[1.54, 1.54], batch=56, features=[32, 64, 128, 256, 512, 512],
+                    strides=[[1, 1]] + [[2, 2]] * 5),
     "acdc-3d": dict(patch=[10, 256, 224], spacing=[10.0, 1.54, 1.54], batch=2,
                     features=[32, 64, 128, 256, 320, 320], strides=[[1, 1, 1], [1, 2, 2], [1, 2, 2], [2, 2, 2],
                                                                      [1, 2, 2], [1, 2, 2]]),
@@ -207,6 +207,9 @@ def main(argv=None) -> int:
         print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6)
         return 0
 
+    peak = {}
+    if device.type == "cpu":  # before this process grows: a child's ru_maxrss starts at its parent's RSS
+        peak = {name: peak_rss_child(args, name) for name in args.trainers}
     trainers = {name: make_trainer(name, plans, configuration, device, batch_size) for name in args.trainers}
     batch = make_batch(trainers[args.trainers[0]], batch_size, device)
     autocast = torch.autocast("cuda", dtype=torch.float16) if device.type == "cuda" else None
@@ -214,7 +217,6 @@ def main(argv=None) -> int:
         for _ in range(args.warmup):
             trainer.train_step(batch)
     times = {name: [] for name in trainers}
-    peak = {}
     for _ in range(args.steps):
         for name, trainer in trainers.items():  # interleaved A B A B
             times[name].append(timed(lambda: trainer.train_step(batch), device))
@@ -223,8 +225,6 @@ def main(argv=None) -> int:
             torch.cuda.reset_peak_memory_stats()
             trainer.train_step(batch)
             peak[name] = torch.cuda.max_memory_allocated() / 1e9
-        else:
-            peak[name] = peak_rss_child(args, name)
     inference = {}
     for name, trainer in trainers.items():
         network = trainer._unwrapped_network() if hasattr(trainer, "_unwrapped_network") else trainer.network

@@ -5,10 +5,10 @@
     L = 1/(B N) sum_b e_b sum_i sum_{j in W(i), j != i} S^_ij G_ij (1 - <Y_i, Y_j>)
 
 Y is the softmax prediction resized to the token grid, G a spatial Gaussian window and e_b excludes samples
-whose scribbles hold a single class. Only window pairs are needed, so the N x N matrix is never built:
-the row log-sum-exp runs in chunks (a custom autograd function recomputes them in backward) and P_ij,
-P_ji are gathered per window offset from shifted token maps. Every factor is symmetric in (i, j), so each
-unordered pair is computed once and counted twice.
+whose scribbles hold a single class. Only window pairs are needed, so the N x N matrix is never built: the row
+log-sum-exp runs in chunks, and the pair logits q_i.k_j, q_j.k_i of every window offset are gathered into
+(B, 2, offsets, *grid) tensors; both are custom autograd functions that accumulate gradients in place. Every
+factor is symmetric in (i, j), so each unordered pair is computed once and counted twice.
 """
 from __future__ import annotations
 
@@ -52,6 +52,56 @@ def row_logsumexp(query: torch.Tensor, key: torch.Tensor, chunk_size: int = 1024
     return _ChunkedRowLogSumExp.apply(query, key, chunk_size)
 
 
+class _WindowPairLogits(torch.autograd.Function):
+    """(B, 2, P, *grid): [:, 0, p, i] = q_i . k_{i+d_p} and [:, 1, p, i] = q_{i+d_p} . k_i (0 where i + d_p
+    leaves the grid), for (B, d, *grid) query and key maps and the pair slices of P offsets."""
+
+    @staticmethod
+    def forward(ctx, query, key, pairs):
+        batch, _, *grid = query.shape
+        logits = query.new_zeros(batch, 2, len(pairs), *grid)
+        for index, (centre, neighbour, _) in enumerate(pairs):
+            logits[:, 0, index][centre] = (query[centre] * key[neighbour]).sum(1)
+            logits[:, 1, index][centre] = (query[neighbour] * key[centre]).sum(1)
+        ctx.save_for_backward(query, key)
+        ctx.pairs = pairs
+        return logits
+
+    @staticmethod
+    def backward(ctx, grad):
+        query, key = ctx.saved_tensors
+        grad_query, grad_key = torch.zeros_like(query), torch.zeros_like(key)
+        for index, (centre, neighbour, _) in enumerate(ctx.pairs):
+            forward = grad[:, 0, index][centre].unsqueeze(1)
+            grad_query[centre] += forward * key[neighbour]
+            grad_key[neighbour] += forward * query[centre]
+            backward = grad[:, 1, index][centre].unsqueeze(1)
+            grad_query[neighbour] += backward * key[centre]
+            grad_key[centre] += backward * query[neighbour]
+        return grad_query, grad_key, None
+
+
+class _NeighbourGather(torch.autograd.Function):
+    """(B, C, *grid) -> (B, C, P, *grid) holding x_{i+d_p} at i (0 where i + d_p leaves the grid)."""
+
+    @staticmethod
+    def forward(ctx, values, pairs):
+        batch, channels, *grid = values.shape
+        gathered = values.new_zeros(batch, channels, len(pairs), *grid)
+        for index, (centre, neighbour, _) in enumerate(pairs):
+            gathered[:, :, index][centre] = values[neighbour]
+        ctx.pairs = pairs
+        return gathered
+
+    @staticmethod
+    def backward(ctx, grad):
+        batch, channels, _, *grid = grad.shape
+        grad_values = grad.new_zeros(batch, channels, *grid)
+        for index, (centre, neighbour, _) in enumerate(ctx.pairs):
+            grad_values[neighbour] += grad[:, :, index][centre]
+        return grad_values, None
+
+
 def resize_to_grid(probs: torch.Tensor, grid) -> torch.Tensor:
     """Bilinear (2D) or trilinear (3D) resize of (B, C, *S) probabilities to the token grid."""
     if tuple(probs.shape[2:]) == tuple(grid):
@@ -72,17 +122,23 @@ def attentive_similarity_loss(query: torch.Tensor, key: torch.Tensor, probs: tor
     batch = query.shape[0]
     tokens = math.prod(grid)
     query, key = at_least_float32(query), at_least_float32(key)
+    pairs = list(iterate_pairs(grid, half_window(offsets)))
+    shape = (1, len(pairs)) + (1,) * len(grid)
+    valid = query.new_zeros(len(pairs), *grid)
+    for index, (centre, _, _) in enumerate(pairs):
+        valid[index][centre] = 1.0
+    # the pair (i, j) and (j, i): twice the Gaussian gate
+    gate = torch.tensor([2.0 * math.exp(-d / (2.0 * sigma ** 2)) for _, _, d in pairs], dtype=query.dtype,
+                        device=query.device).view(shape) * valid.unsqueeze(0)
+
     lse = row_logsumexp(query.flatten(2).transpose(1, 2), key.flatten(2).transpose(1, 2), chunk_size)
-    lse = lse.view(batch, *grid)
-    grid_probs = resize_to_grid(at_least_float32(probs), grid)
+    lse = lse.view(batch, 1, *grid)
+    logits = _WindowPairLogits.apply(query, key, pairs)
+    neighbour_lse = _NeighbourGather.apply(lse, pairs)[:, 0]
+    similarity = torch.exp(logits[:, 0] - lse) + torch.exp(logits[:, 1] - neighbour_lse)
     alpha, beta = at_least_float32(similarity_affine)
-    per_sample = query.new_zeros(batch)
-    for centre, neighbour, distance_sq in iterate_pairs(grid, half_window(offsets)):
-        forward_logit = (query[centre] * key[neighbour]).sum(1)
-        backward_logit = (query[neighbour] * key[centre]).sum(1)
-        similarity = torch.exp(forward_logit - lse[centre]) + torch.exp(backward_logit - lse[neighbour])
-        kernel = torch.sigmoid(alpha * similarity + beta)
-        disagreement = 1.0 - (grid_probs[centre] * grid_probs[neighbour]).sum(1)
-        gate = 2.0 * math.exp(-distance_sq / (2.0 * sigma ** 2))  # the pair (i, j) and (j, i)
-        per_sample = per_sample + gate * (kernel * disagreement).flatten(1).sum(1)
+    kernel = torch.sigmoid(alpha * similarity + beta)
+    grid_probs = resize_to_grid(at_least_float32(probs), grid)
+    agreement = (grid_probs.unsqueeze(2) * _NeighbourGather.apply(grid_probs, pairs)).sum(1)
+    per_sample = (gate * kernel * (1.0 - agreement)).flatten(1).sum(1)
     return (sample_weight.to(per_sample.dtype) * per_sample).sum() / (batch * tokens)

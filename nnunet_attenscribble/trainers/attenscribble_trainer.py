@@ -55,6 +55,13 @@ class AttenScribbleTrainer(EnvironmentBudgetMixin, nnUNetTrainer):
         return add_attention_block(network, configuration_manager.patch_size, cls.attention_stage,
                                    cls.attention_max_tokens, similarity_head=cls.similarity_weight > 0)
 
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        if self.device.type == "cpu":
+            # the similarity kernel saturates (beta drifts negative): denormal floats would slow CPU steps ~20x
+            torch.set_flush_denormal(True)
+
     @classmethod
     def get_training_transforms(cls, *args, **kwargs):
         transforms = super().get_training_transforms(*args, **kwargs)
