@@ -39,7 +39,8 @@ DENSE_TRAINER = "nnUNetTrainer_AttenScribbleBudget"
 LABELS = {"nnUNetTrainer_AttenScribbleBudget": "nnU-Net ignore-label baseline (Dice+CE on scribbles)",
           "AttenScribbleTrainer_PartialCE": "partial CE only", "AttenScribbleTrainer_PartialCE_CRF": "+ masked CRF",
           "AttenScribbleTrainer_NoSimilarity": "+ attention block (no similarity loss)",
-          "AttenScribbleTrainer": "AttenScribble (full)", "dense": "nnU-Net on dense labels (upper bound)"}
+          "AttenScribbleTrainer": "AttenScribble (full)", "dense": "nnU-Net on dense labels (upper bound)",
+          "AttenScribbleTrainer_PartialDice": "AttenScribble + nnU-Net's partial Dice"}
 
 
 @dataclass(frozen=True)
@@ -310,14 +311,19 @@ def main(argv=None) -> int:
     env.setdefault("nnUNet_n_proc_DA", "2" if args.device == "cpu" else "12")
     env.setdefault("nnUNet_def_n_proc", "2")
     trainers = [t for t in args.trainers if t != "dense"]
-    report = {"profile": args.profile, "profile_settings": profile.__dict__, "device": args.device,
-              "machine": f"{platform.node()} {platform.processor() or platform.machine()} {os.cpu_count()} cores",
-              "date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv), "datasets": {}}
-    for kind in args.datasets:
-        report["datasets"][kind] = run_dataset(kind, work, args.profile, profile, env,
-                                               trainers + (["dense"] if "dense" in args.trainers else []),
-                                               args.seeds)
-    (work / "report.json").write_text(json.dumps(report, indent=2))
+    report_file = work / "report.json"
+    report = json.loads(report_file.read_text()) if report_file.is_file() else {"datasets": {}}
+    report.update({"profile": args.profile, "profile_settings": profile.__dict__, "device": args.device,
+                   "machine": f"{platform.node()} {platform.processor() or platform.machine()} {os.cpu_count()} "
+                              f"cores", "date": time.strftime("%Y-%m-%d")})
+    report.setdefault("commands", []).append(" ".join(sys.argv))
+    for kind in args.datasets:  # merged with earlier invocations on the same work folder
+        new = run_dataset(kind, work, args.profile, profile, env,
+                          trainers + (["dense"] if "dense" in args.trainers else []), args.seeds)
+        merged = report["datasets"].setdefault(kind, {"results": {}})
+        merged.update({k: v for k, v in new.items() if k != "results"})
+        merged["results"].update(new["results"])
+    report_file.write_text(json.dumps(report, indent=2))
     print(format_report(report))
     return 0
 

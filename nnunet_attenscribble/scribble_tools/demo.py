@@ -65,9 +65,11 @@ def run_demo(output: Path, epochs: int = 8, iterations: int = 25, overwrite: boo
     print(f"[demo] writing a synthetic scribble dataset to {raw / DATASET_NAME}", flush=True)
     dataset = write_raw_dataset(synthetic_cases(16, 4, (8, 64, 64), (6.0, 1.0, 1.0), "2d", seed=7),
                                 synthetic_spec(DATASET_NAME), raw)
+    # nnU-Net's planner calls torch.set_num_threads(nnUNet_n_proc_DA), which fails for 0 (single-threaded loading)
+    plan_env = {k: v for k, v in env.items() if not (k == "nnUNet_n_proc_DA" and v.strip() == "0")}
     _step("planning and preprocessing (nnUNetv2_plan_and_preprocess)",
           ["nnUNetv2_plan_and_preprocess", "-d", DATASET_ID, "-c", "2d", "-np", "2", "--verify_dataset_integrity"],
-          env, log)
+          plan_env, log)
     _step(f"training {TRAINER} for {epochs} x {iterations} iterations on {device} (nnUNetv2_train)",
           ["nnUNetv2_train", DATASET_ID, "2d", "all", "-tr", TRAINER, "-device", device],
           {**env, "nnUNet_n_proc_DA": env.get("nnUNet_n_proc_DA", "1")}, log)

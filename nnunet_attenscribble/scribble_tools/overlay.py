@@ -11,7 +11,8 @@ from .errors import ScribbleToolError
 from .image_io import read_image
 from .pairing import index_by_case, list_images
 
-COLOURS = np.array([[0, 0, 0], [230, 60, 60], [60, 200, 60], [60, 120, 255], [240, 200, 40], [200, 60, 220],
+# class colours; 0 (background scribbles) is yellow so that it shows on dark images
+COLOURS = np.array([[250, 210, 40], [230, 60, 60], [60, 200, 60], [60, 120, 255], [200, 60, 220],
                     [60, 220, 220]], dtype=float) / 255.0
 
 

@@ -18,3 +18,8 @@ class AttenScribbleTrainer_PartialCE_CRF(AttenScribbleTrainer):
 class AttenScribbleTrainer_NoSimilarity(AttenScribbleTrainer):
     """Attention block + partial CE + masked CRF, without the attentive similarity loss."""
     similarity_weight = 0.0
+
+
+class AttenScribbleTrainer_PartialDice(AttenScribbleTrainer):
+    """Full model plus nnU-Net's masked Dice on scribbled voxels (the partial-Dice decision, measured)."""
+    partial_dice_weight = 1.0
