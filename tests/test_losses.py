@@ -10,7 +10,15 @@ from nnunet_attenscribble.windows import window_offsets, window_radii
 
 from reference import crf_loss_reference, similarity_loss_reference
 
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def float64_default():
+    """References are compared in float64; restore the default for the rest of the session."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
 
 
 def _crf_case(shape, classes=3, seed=0):
@@ -149,3 +157,22 @@ def test_window_rules():
     assert window_radii((1.0, 1.0, 1.0), 5, 125) == (2, 2, 2)
     assert window_radii((10.0, 1.5, 1.5), 5, 125) == (0, 5, 5)
     assert window_radii((5.0, 1.5, 1.5), 5, 125) == (0, 3, 3)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_regularizers_promote_autocast_outputs_to_float32(dtype):
+    """Under CUDA autocast the network emits half precision; the terms must still be computed in float32."""
+    from nnunet_attenscribble.objective import PairwiseTerm, ScribbleRegularizers
+    g = torch.Generator().manual_seed(0)
+    regularizers = ScribbleRegularizers(3, (1.0, 1.0), PairwiseTerm(0.1, 6.0, 2), 0.1, PairwiseTerm(0.1, 6.0, 2),
+                                        (4.0, 4.0), 125)
+    data = torch.randn(2, 1, 16, 16, generator=g, dtype=torch.float32)
+    logits = torch.randn(2, 3, 16, 16, generator=g, dtype=torch.float32)
+    target = torch.full((2, 1, 16, 16), 3, dtype=torch.int16)
+    target[:, 0, 2, 2:10], target[:, 0, 12, 2:10] = 0, 1
+    attention = (torch.randn(2, 8, 4, 4, generator=g), torch.randn(2, 8, 4, 4, generator=g), torch.tensor([0.5, -0.2]))
+    full = regularizers(data, [logits], [target], attention)
+    half = regularizers(data, [logits.to(dtype)], [target], tuple(a.to(dtype) for a in attention))
+    for name in ("crf", "similarity"):
+        assert half[name].dtype == torch.float32 and torch.isfinite(half[name])
+        assert half[name].item() == pytest.approx(full[name].item(), rel=2e-2)

@@ -88,3 +88,16 @@ def test_default_stage_rule():
     assert default_attention_stage(acdc_3d, (20, 256, 224), 8192) == 4  # 5x16x14 tokens
     hippocampus = [[1, 1, 1], [2, 2, 2], [2, 2, 2], [2, 2, 2]]
     assert default_attention_stage(hippocampus, (40, 56, 40), 8192) == 2
+
+
+def test_torch_compile_full_graph_matches_eager():
+    """nnU-Net compiles the network on CUDA by default: the wrapper must compile without graph breaks."""
+    wrapped, patch = _build(AttenScribbleTrainer, "plain-2d")
+    wrapped.train()
+    x = torch.randn(2, 1, *patch)
+    eager = wrapped(x)
+    compiled = torch.compile(wrapped, fullgraph=True)(x)
+    torch.testing.assert_close(compiled[0][0], eager[0][0], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(compiled[1], eager[1], rtol=1e-4, atol=1e-4)
+    (compiled[0][0].sum() + compiled[3].sum()).backward()
+    assert wrapped.attention.similarity_affine.grad is not None
