@@ -324,8 +324,33 @@ def main(argv=None) -> int:
         merged.update({k: v for k, v in new.items() if k != "results"})
         merged["results"].update(new["results"])
     report_file.write_text(json.dumps(report, indent=2))
+    plot_report(report, work / "dice.png")
     print(format_report(report))
     return 0
+
+
+def plot_report(report: dict, path: Path) -> None:
+    """Mean Dice per trainer (bars, one panel per dataset; whiskers: std over seeds where several)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    datasets = report["datasets"]
+    figure, axes = plt.subplots(1, len(datasets), figsize=(6.5 * len(datasets), 4.2), squeeze=False)
+    for axis, (kind, data) in zip(axes[0], datasets.items()):
+        tags = list(data["results"])
+        means = [np.mean([r["mean"]["dice"] for r in data["results"][t]]) for t in tags]
+        stds = [np.std([r["mean"]["dice"] for r in data["results"][t]]) for t in tags]
+        axis.barh(range(len(tags)), means, xerr=stds, color="tab:blue")
+        axis.set_yticks(range(len(tags)), [LABELS.get(t, t) for t in tags], fontsize=8)
+        axis.set_xlim(0, 1)
+        axis.set_xlabel("mean Dice on the test cases (dense labels)")
+        axis.set_title(f"{kind} ({data['configuration']}, {data['iterations']} iterations)")
+        for y, value in enumerate(means):
+            axis.text(value + 0.01, y, f"{value:.3f}", va="center", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 def format_report(report: dict) -> str:

@@ -35,7 +35,7 @@ def test_scribble_benchmark_smoke(tmp_path):
     results = report["datasets"]["acdc"]["results"]
     assert set(results) == {"AttenScribbleTrainer", "dense"}
     assert set(results["dense"][0]["per_class"]) == {"RV", "MYO", "LV"}
-    assert "| AttenScribble (full) |" in result.stdout
+    assert "| AttenScribble (full) |" in result.stdout and (tmp_path / "dice.png").is_file()
     # resumable: a second run reuses every finished step
     again = subprocess.run(command, capture_output=True, text=True)
     assert again.returncode == 0 and "training" not in again.stdout
