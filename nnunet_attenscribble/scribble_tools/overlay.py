@@ -6,6 +6,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 import SimpleITK as sitk
+from tqdm import tqdm
 
 from .errors import ScribbleToolError
 from .image_io import read_image
@@ -85,7 +86,7 @@ def overlay_folders(image_dir, prediction_dir, output_dir, reference_dir=None, s
     scribbles = index_by_case(list_images(scribble_dir), scribble_dir) if scribble_dir else None
     chosen = list(cases) if cases else sorted(predictions)
     written = []
-    for name in chosen:
+    for name in tqdm(chosen, desc="drawing overlays", unit="case"):
         if name not in images:
             raise ScribbleToolError(image_dir, f"no image for case {name}")
         image_file = read_image(images[name][0])
