@@ -205,20 +205,25 @@ def train_predict_evaluate(trainer: str, dataset_id: int, dataset_name: str, con
     return summary
 
 
+def link_subset(source: Path, folder: Path, keep) -> Path:
+    """`folder` anew, holding symbolic links to the files of `source` whose name `keep` accepts."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for path in sorted(source.iterdir()):
+        if keep(path.name):
+            (folder / path.name).symlink_to(path)
+    return folder
+
+
 def prepare_acdc(work: Path, profile: Profile) -> Path:
     raw = work / "nnUNet_raw"
     dataset = raw / "Dataset801_ACDCScribble"
     if dataset.exists():
         return dataset
-    volumes = SHARED / "acdc-scribble" / "volumes"
-    selected = work / "acdc_h5"
-    shutil.rmtree(selected, ignore_errors=True)
-    selected.mkdir(parents=True)
     from nnunet_attenscribble.scribble_tools.pairing import group_number, parse_id_ranges
     keep = parse_id_ranges(profile.acdc_train_ids) | parse_id_ranges(profile.acdc_test_ids)
-    for path in sorted(volumes.glob("*.h5")):
-        if group_number(path.name) in keep:
-            (selected / path.name).symlink_to(path)
+    selected = link_subset(SHARED / "acdc-scribble" / "volumes", work / "acdc_h5",
+                           lambda name: name.endswith(".h5") and group_number(name) in keep)
     code = attenscribble(["convert", "wsl4mis", "--h5-dir", str(selected), "--reference-dir",
                           str(SHARED / "acdc-scribble" / "scribbles-nifti"), "--dataset", dataset.name,
                           "--raw-dir", str(raw), "--test-ids", profile.acdc_test_ids])
@@ -236,13 +241,9 @@ def prepare_hippocampus(work: Path, profile: Profile) -> Path:
     images, labels = source / "images", source / "labels"
     if profile.hippocampus_max_cases:
         chosen = sorted(p.name for p in images.glob("*.nii.gz"))
-        chosen = chosen[: profile.hippocampus_max_cases - 2] + chosen[-2:]
-        images, labels = work / "hippo_images", work / "hippo_labels"
-        for folder, origin in ((images, source / "images"), (labels, source / "labels")):
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir(parents=True)
-            for name in chosen:
-                (folder / name).symlink_to(origin / name)
+        chosen = set(chosen[: profile.hippocampus_max_cases - 2] + chosen[-2:])
+        images = link_subset(source / "images", work / "hippo_images", chosen.__contains__)
+        labels = link_subset(source / "labels", work / "hippo_labels", chosen.__contains__)
     code = attenscribble(["simulate", "--images", str(images), "--labels", str(labels), "--mode", "2d",
                           "--axis", "0", "--seed", "0", "--class-names", "background", "anterior", "posterior",
                           "--dataset", dataset.name, "--raw-dir", str(raw), "--test-ids", "250-999"])
