@@ -215,28 +215,31 @@ def link_subset(source: Path, folder: Path, keep) -> Path:
     return folder
 
 
-def prepare_acdc(work: Path, profile: Profile) -> Path:
+def build_dataset_once(work: Path, name: str, make_arguments) -> Path:
+    """nnUNet_raw/<name>, made by the `attenscribble` arguments that make_arguments() returns, unless it exists."""
     raw = work / "nnUNet_raw"
-    dataset = raw / "Dataset801_ACDCScribble"
-    if dataset.exists():
-        return dataset
-    from nnunet_attenscribble.scribble_tools.pairing import group_number, parse_id_ranges
-    keep = parse_id_ranges(profile.acdc_train_ids) | parse_id_ranges(profile.acdc_test_ids)
-    selected = link_subset(SHARED / "acdc-scribble" / "volumes", work / "acdc_h5",
-                           lambda name: name.endswith(".h5") and group_number(name) in keep)
-    code = attenscribble(["convert", "wsl4mis", "--h5-dir", str(selected), "--reference-dir",
-                          str(SHARED / "acdc-scribble" / "scribbles-nifti"), "--dataset", dataset.name,
-                          "--raw-dir", str(raw), "--test-ids", profile.acdc_test_ids])
-    if code:
-        raise RuntimeError("ACDC conversion failed")
+    dataset = raw / name
+    if not dataset.exists() and attenscribble(make_arguments() + ["--dataset", name, "--raw-dir", str(raw)]):
+        raise RuntimeError(f"building {name} failed")
     return dataset
 
 
+def prepare_acdc(work: Path, profile: Profile) -> Path:
+    def arguments():
+        from nnunet_attenscribble.scribble_tools.pairing import group_number, parse_id_ranges
+        keep = parse_id_ranges(profile.acdc_train_ids) | parse_id_ranges(profile.acdc_test_ids)
+        selected = link_subset(SHARED / "acdc-scribble" / "volumes", work / "acdc_h5",
+                               lambda name: name.endswith(".h5") and group_number(name) in keep)
+        return ["convert", "wsl4mis", "--h5-dir", str(selected), "--reference-dir",
+                str(SHARED / "acdc-scribble" / "scribbles-nifti"), "--test-ids", profile.acdc_test_ids]
+    return build_dataset_once(work, "Dataset801_ACDCScribble", arguments)
+
+
 def prepare_hippocampus(work: Path, profile: Profile) -> Path:
-    raw = work / "nnUNet_raw"
-    dataset = raw / "Dataset802_HippocampusSimScribble"
-    if dataset.exists():
-        return dataset
+    return build_dataset_once(work, "Dataset802_HippocampusSimScribble", lambda: hippocampus_arguments(work, profile))
+
+
+def hippocampus_arguments(work: Path, profile: Profile) -> list:
     source = SHARED / "hippocampus-msd"
     images, labels = source / "images", source / "labels"
     if profile.hippocampus_max_cases:
@@ -244,12 +247,8 @@ def prepare_hippocampus(work: Path, profile: Profile) -> Path:
         chosen = set(chosen[: profile.hippocampus_max_cases - 2] + chosen[-2:])
         images = link_subset(source / "images", work / "hippo_images", chosen.__contains__)
         labels = link_subset(source / "labels", work / "hippo_labels", chosen.__contains__)
-    code = attenscribble(["simulate", "--images", str(images), "--labels", str(labels), "--mode", "2d",
-                          "--axis", "0", "--seed", "0", "--class-names", "background", "anterior", "posterior",
-                          "--dataset", dataset.name, "--raw-dir", str(raw), "--test-ids", "250-999"])
-    if code:
-        raise RuntimeError("hippocampus simulation failed")
-    return dataset
+    return ["simulate", "--images", str(images), "--labels", str(labels), "--mode", "2d", "--axis", "0", "--seed",
+            "0", "--class-names", "background", "anterior", "posterior", "--test-ids", "250-999"]
 
 
 def run_dataset(kind: str, work: Path, profile_name: str, profile: Profile, env: dict, trainers, seeds) -> dict:

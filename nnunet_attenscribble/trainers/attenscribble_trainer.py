@@ -63,16 +63,16 @@ class AttenScribbleTrainer(EnvironmentBudgetMixin, nnUNetTrainer):
             torch.set_flush_denormal(True)
 
     @classmethod
+    def _with_padding_rule(cls, transforms, ignore_label: int):
+        return padding_as_unannotated(transforms, ignore_label) if cls.unannotated_padding else transforms
+
+    @classmethod
     def get_training_transforms(cls, *args, **kwargs):
-        transforms = super().get_training_transforms(*args, **kwargs)
-        return padding_as_unannotated(transforms, kwargs["ignore_label"]) if cls.unannotated_padding \
-            else transforms
+        return cls._with_padding_rule(super().get_training_transforms(*args, **kwargs), kwargs["ignore_label"])
 
     @classmethod
     def get_validation_transforms(cls, *args, **kwargs):
-        transforms = super().get_validation_transforms(*args, **kwargs)
-        return padding_as_unannotated(transforms, kwargs["ignore_label"]) if cls.unannotated_padding \
-            else transforms
+        return cls._with_padding_rule(super().get_validation_transforms(*args, **kwargs), kwargs["ignore_label"])
 
     def initialize(self):
         if self.label_manager.ignore_label is None:
