@@ -5,8 +5,9 @@
 
 U holds the unannotated voxels (the destinations of the energy); annotated voxels still act as neighbours.
 The kernel is constant and symmetric, so each unordered pair is visited once with the weight m_i + m_j
-(m = unannotated mask). A custom autograd function recomputes each offset's kernel in the backward pass, so
-memory stays at a few copies of the probability map instead of one kernel map per window offset.
+(m = unannotated mask). The forward pass accumulates the message M_i = sum_j w_ij p_j; it is both the gradient
+(dE/dp_i = -M_i) and half the agreement term (E = sum w_ij - 1/2 sum_i <p_i, M_i>), so no kernel is stored
+or recomputed and memory stays at one extra copy of the probability map.
 """
 from __future__ import annotations
 
@@ -30,27 +31,22 @@ class _WindowedPottsEnergy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, probs, image, centre_weight, offsets, sigma_xy, sigma_intensity):
-        shape = probs.shape[2:]
-        energy = probs.new_zeros(())
-        for centre, neighbour, distance_sq in iterate_pairs(shape, offsets):
-            kernel = _pair_kernel(image, centre_weight, centre, neighbour, distance_sq, sigma_xy, sigma_intensity)
-            agreement = (probs[centre] * probs[neighbour]).sum(1)
-            energy = energy + (kernel * (1.0 - agreement)).sum()
-        ctx.save_for_backward(probs, image, centre_weight)
-        ctx.settings = (offsets, sigma_xy, sigma_intensity)
-        return energy
-
-    @staticmethod
-    def backward(ctx, grad_energy):
-        probs, image, centre_weight = ctx.saved_tensors
-        offsets, sigma_xy, sigma_intensity = ctx.settings
-        grad = torch.zeros_like(probs)
+        message = torch.zeros_like(probs)
+        total_weight = torch.zeros((), dtype=torch.float64, device=probs.device)
         for centre, neighbour, distance_sq in iterate_pairs(probs.shape[2:], offsets):
             kernel = _pair_kernel(image, centre_weight, centre, neighbour, distance_sq, sigma_xy,
                                   sigma_intensity).unsqueeze(1)
-            grad[centre] -= kernel * probs[neighbour]
-            grad[neighbour] -= kernel * probs[centre]
-        return grad * grad_energy, None, None, None, None, None
+            total_weight += kernel.sum(dtype=torch.float64)
+            message[centre].addcmul_(kernel, probs[neighbour])
+            message[neighbour].addcmul_(kernel, probs[centre])
+        ctx.save_for_backward(message)
+        agreement = (probs * message).sum(dtype=torch.float64)
+        return (total_weight - 0.5 * agreement).to(probs.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_energy):
+        message, = ctx.saved_tensors
+        return -message * grad_energy, None, None, None, None, None
 
 
 def masked_gated_crf_loss(probs: torch.Tensor, image: torch.Tensor, unannotated: torch.Tensor,

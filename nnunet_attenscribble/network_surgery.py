@@ -16,6 +16,8 @@ from torch import nn
 
 from .attention_block import SpatialSelfAttentionBlock
 
+ORIGINAL_TOKEN_STRIDE = 4  # the paper's block sits at 1/4 resolution (64x64 tokens for 256x256 slices)
+
 
 def cumulative_strides(strides: Sequence) -> np.ndarray:
     """(stages, dims) cumulative stride of each encoder stage's output."""
@@ -23,12 +25,12 @@ def cumulative_strides(strides: Sequence) -> np.ndarray:
 
 
 def default_attention_stage(strides: Sequence, patch_size: Sequence[int], max_tokens: int,
-                            min_inplane_stride: int = 4) -> int:
+                            min_inplane_stride: int = ORIGINAL_TOKEN_STRIDE) -> int:
     """First encoder stage whose in-plane stride is >= `min_inplane_stride` and whose token count fits
     `max_tokens`; deeper stages are tried while the token count is too large (the deepest as a fallback).
 
-    2D ACDC plans (256x224) give stage 2 (64x56 tokens), as in the original; 3d_fullres plans whose
-    stride-4 grid is too large move one stage deeper at a time."""
+    With the trainer's budget of 2048 tokens, 2D ACDC plans (256x224) give stage 3 (32x28 tokens; the original's
+    stride-4 grid would be 64x56 = 3584 tokens) and hippocampus 3d_fullres plans stage 2 (10x14x10)."""
     strides_per_stage = cumulative_strides(strides)
     if strides_per_stage.shape[1] == 1:
         strides_per_stage = np.repeat(strides_per_stage, len(patch_size), axis=1)

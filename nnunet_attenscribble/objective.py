@@ -15,12 +15,14 @@ from .intensity import rescale_to_unit_range
 from .precision import at_least_float32
 from .scribbles import multi_class_samples
 from .similarity_loss import attentive_similarity_loss
-from .windows import window_offsets, window_radii
+from .network_surgery import ORIGINAL_TOKEN_STRIDE
+from .windows import finest_inplane, window_offsets, window_radii
 
 
 @dataclass(frozen=True)
 class PairwiseTerm:
-    """Weight, Gaussian sigma (finest in-plane voxels of its grid) and window radius of one pairwise term."""
+    """Weight, Gaussian sigma and window radius of one pairwise term, in its grid's length unit (CRF: finest
+    in-plane voxels; similarity: tokens of the original's stride-4 grid)."""
     weight: float
     sigma: float
     radius: int
@@ -45,8 +47,10 @@ class ScribbleRegularizers:
         self.crf_offsets = window_offsets(window_radii(spacing, crf.radius, max_window_size), spacing)
         self.similarity_offsets = None
         if token_spacing is not None:
-            radii = window_radii(token_spacing, similarity.radius, max_window_size)
-            self.similarity_offsets = window_offsets(radii, token_spacing)
+            # the original's window lives on a stride-4 token grid: a deeper stage gets the same physical extent
+            unit = ORIGINAL_TOKEN_STRIDE * finest_inplane(spacing)
+            radii = window_radii(token_spacing, similarity.radius, max_window_size, unit)
+            self.similarity_offsets = window_offsets(radii, token_spacing, unit)
 
     def describe(self) -> str:
         """One line for the training log."""

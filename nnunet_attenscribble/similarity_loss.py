@@ -5,101 +5,84 @@
     L = 1/(B N) sum_b e_b sum_i sum_{j in W(i), j != i} S^_ij G_ij (1 - <Y_i, Y_j>)
 
 Y is the softmax prediction resized to the token grid, G a spatial Gaussian window and e_b excludes samples
-whose scribbles hold a single class. Only window pairs are needed, so the N x N matrix is never built: the row
-log-sum-exp runs in chunks, and the pair logits q_i.k_j, q_j.k_i of every window offset are gathered into
-(B, 2, offsets, *grid) tensors; both are custom autograd functions that accumulate gradients in place. Every
-factor is symmetric in (i, j), so each unordered pair is computed once and counted twice.
+whose scribbles hold a single class. Only window pairs are needed, so the N x N matrix is never kept: one
+custom autograd function runs over row chunks of q k^T, taking each row's log-sum-exp and gathering its
+window logits (B, N, F) with a neighbour index table; its backward recomputes each chunk once. Every factor is
+symmetric in (i, j), so each unordered pair is evaluated once (half window) and counted twice.
 """
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
 
 from .precision import at_least_float32
-from .windows import half_window, iterate_pairs
 
 
-class _ChunkedRowLogSumExp(torch.autograd.Function):
-    """logsumexp_j (q_i . k_j) for every row i, O(N * chunk) memory in forward and backward."""
+class _WindowLogitsAndRowLogSumExp(torch.autograd.Function):
+    """For (B, N, d) queries and keys and an (N, F) neighbour index: the window logits q_i . k_index[i, f]
+    (B, N, F) and the row log-sum-exp over all keys (B, N), in O(N * chunk) memory."""
 
     @staticmethod
-    def forward(ctx, query, key, chunk_size):
-        rows = [torch.logsumexp(query[:, start:start + chunk_size] @ key.transpose(1, 2), dim=-1)
-                for start in range(0, query.shape[1], chunk_size)]
-        lse = torch.cat(rows, dim=1)
-        ctx.save_for_backward(query, key, lse)
+    def forward(ctx, query, key, index, chunk_size):
+        batch = query.shape[0]
+        windows, row_lse = [], []
+        for start in range(0, query.shape[1], chunk_size):
+            rows = slice(start, start + chunk_size)
+            logits = query[:, rows] @ key.transpose(1, 2)
+            row_lse.append(torch.logsumexp(logits, dim=-1))
+            windows.append(torch.gather(logits, 2, index[rows].expand(batch, -1, -1)))
+        lse = torch.cat(row_lse, dim=1)
+        ctx.save_for_backward(query, key, index, lse)
         ctx.chunk_size = chunk_size
-        return lse
+        return torch.cat(windows, dim=1), lse
 
     @staticmethod
-    def backward(ctx, grad_lse):
-        query, key, lse = ctx.saved_tensors
+    def backward(ctx, grad_windows, grad_lse):
+        query, key, index, lse = ctx.saved_tensors
+        batch = query.shape[0]
         grad_query = torch.empty_like(query)
         grad_key = torch.zeros_like(key)
         for start in range(0, query.shape[1], ctx.chunk_size):
             rows = slice(start, start + ctx.chunk_size)
-            weights = torch.exp(query[:, rows] @ key.transpose(1, 2) - lse[:, rows, None])
-            weights = weights * grad_lse[:, rows, None]
-            grad_query[:, rows] = weights @ key
-            grad_key += weights.transpose(1, 2) @ query[:, rows]
-        return grad_query, grad_key, None
+            grad_logits = torch.exp(query[:, rows] @ key.transpose(1, 2) - lse[:, rows, None])
+            grad_logits *= grad_lse[:, rows, None]
+            grad_logits.scatter_add_(2, index[rows].expand(batch, -1, -1), grad_windows[:, rows])
+            grad_query[:, rows] = grad_logits @ key
+            grad_key += grad_logits.transpose(1, 2) @ query[:, rows]
+        return grad_query, grad_key, None, None
 
 
-def row_logsumexp(query: torch.Tensor, key: torch.Tensor, chunk_size: int = 1024) -> torch.Tensor:
-    """(B, N) row log-sum-exp of the unscaled attention logits q k^T for (B, N, d) queries and keys."""
-    return _ChunkedRowLogSumExp.apply(query, key, chunk_size)
+def window_logits_and_row_logsumexp(query: torch.Tensor, key: torch.Tensor, index: torch.Tensor,
+                                    chunk_size: int = 1024):
+    """((B, N, F) logits q_i . k_j for j = index[i, f], (B, N) logsumexp_j q_i . k_j) of (B, N, d) inputs."""
+    return _WindowLogitsAndRowLogSumExp.apply(query, key, index, chunk_size)
 
 
-class _WindowPairLogits(torch.autograd.Function):
-    """(B, 2, P, *grid): [:, 0, p, i] = q_i . k_{i+d_p} and [:, 1, p, i] = q_{i+d_p} . k_i (0 where i + d_p
-    leaves the grid), for (B, d, *grid) query and key maps and the pair slices of P offsets."""
+@lru_cache(maxsize=16)
+def window_tables(grid: tuple, offsets: tuple, device: torch.device = torch.device("cpu")):
+    """Index tables of a window on a token grid (cached per grid, window and device).
 
-    @staticmethod
-    def forward(ctx, query, key, pairs):
-        batch, _, *grid = query.shape
-        logits = query.new_zeros(batch, 2, len(pairs), *grid)
-        for index, (centre, neighbour, _) in enumerate(pairs):
-            logits[:, 0, index][centre] = (query[centre] * key[neighbour]).sum(1)
-            logits[:, 1, index][centre] = (query[neighbour] * key[centre]).sum(1)
-        ctx.save_for_backward(query, key)
-        ctx.pairs = pairs
-        return logits
-
-    @staticmethod
-    def backward(ctx, grad):
-        query, key = ctx.saved_tensors
-        grad_query, grad_key = torch.zeros_like(query), torch.zeros_like(key)
-        for index, (centre, neighbour, _) in enumerate(ctx.pairs):
-            forward = grad[:, 0, index][centre].unsqueeze(1)
-            grad_query[centre] += forward * key[neighbour]
-            grad_key[neighbour] += forward * query[centre]
-            backward = grad[:, 1, index][centre].unsqueeze(1)
-            grad_query[neighbour] += backward * key[centre]
-            grad_key[centre] += backward * query[neighbour]
-        return grad_query, grad_key, None
-
-
-class _NeighbourGather(torch.autograd.Function):
-    """(B, C, *grid) -> (B, C, P, *grid) holding x_{i+d_p} at i (0 where i + d_p leaves the grid)."""
-
-    @staticmethod
-    def forward(ctx, values, pairs):
-        batch, channels, *grid = values.shape
-        gathered = values.new_zeros(batch, channels, len(pairs), *grid)
-        for index, (centre, neighbour, _) in enumerate(pairs):
-            gathered[:, :, index][centre] = values[neighbour]
-        ctx.pairs = pairs
-        return gathered
-
-    @staticmethod
-    def backward(ctx, grad):
-        batch, channels, _, *grid = grad.shape
-        grad_values = grad.new_zeros(batch, channels, *grid)
-        for index, (centre, neighbour, _) in enumerate(ctx.pairs):
-            grad_values[neighbour] += grad[:, :, index][centre]
-        return grad_values, None
+    Returns (neighbour (N, F): flat index of token i + offset f, itself where that leaves the grid; half: the
+    positions f of one offset of each +/- pair; mirror: the position of -offset for each of them;
+    valid (N, len(half)): whether the pair exists; distance_sq (len(half),))."""
+    coordinates = torch.stack(torch.meshgrid(*[torch.arange(s) for s in grid], indexing="ij")).flatten(1)
+    steps = torch.tensor([offset for offset, _ in offsets]).view(len(offsets), len(grid), 1)
+    moved = coordinates.unsqueeze(0) + steps                                   # (F, dims, N)
+    size = torch.tensor(grid).view(1, -1, 1)
+    inside = ((moved >= 0) & (moved < size)).all(1)                            # (F, N)
+    strides = torch.tensor([math.prod(grid[axis + 1:]) for axis in range(len(grid))]).view(1, -1, 1)
+    flat = (moved * strides).sum(1)
+    own = torch.arange(coordinates.shape[1]).expand_as(flat)
+    neighbour = torch.where(inside, flat, own).T.contiguous()
+    position = {offset: f for f, (offset, _) in enumerate(offsets)}
+    half = [f for f, (offset, _) in enumerate(offsets) if next(o for o in offset if o != 0) > 0]
+    mirror = [position[tuple(-o for o in offsets[f][0])] for f in half]
+    distance_sq = torch.tensor([offsets[f][1] for f in half])
+    tables = neighbour, torch.tensor(half), torch.tensor(mirror), inside.T[:, half].contiguous(), distance_sq
+    return tuple(t.to(device) for t in tables)
 
 
 def resize_to_grid(probs: torch.Tensor, grid) -> torch.Tensor:
@@ -117,28 +100,22 @@ def attentive_similarity_loss(query: torch.Tensor, key: torch.Tensor, probs: tor
 
     query, key: (B, d, *grid) attention projections; probs: (B, C, *S) full-resolution softmax;
     similarity_affine: (2,) tensor (alpha, beta); sample_weight: (B,) e_b; offsets: token-grid window from
-    `windows.window_offsets`; sigma: spatial Gaussian in finest in-plane token units."""
-    grid = query.shape[2:]
-    batch = query.shape[0]
-    tokens = math.prod(grid)
+    `windows.window_offsets`; sigma: spatial Gaussian in the offsets' distance unit."""
+    grid = tuple(query.shape[2:])
+    batch, tokens = query.shape[0], math.prod(grid)
+    neighbour, half, mirror, valid, distance_sq = window_tables(grid, tuple(offsets), query.device)
     query, key = at_least_float32(query), at_least_float32(key)
-    pairs = list(iterate_pairs(grid, half_window(offsets)))
-    shape = (1, len(pairs)) + (1,) * len(grid)
-    valid = query.new_zeros(len(pairs), *grid)
-    for index, (centre, _, _) in enumerate(pairs):
-        valid[index][centre] = 1.0
-    # the pair (i, j) and (j, i): twice the Gaussian gate
-    gate = torch.tensor([2.0 * math.exp(-d / (2.0 * sigma ** 2)) for _, _, d in pairs], dtype=query.dtype,
-                        device=query.device).view(shape) * valid.unsqueeze(0)
-
-    lse = row_logsumexp(query.flatten(2).transpose(1, 2), key.flatten(2).transpose(1, 2), chunk_size)
-    lse = lse.view(batch, 1, *grid)
-    logits = _WindowPairLogits.apply(query, key, pairs)
-    neighbour_lse = _NeighbourGather.apply(lse, pairs)[:, 0]
-    similarity = torch.exp(logits[:, 0] - lse) + torch.exp(logits[:, 1] - neighbour_lse)
+    logits, lse = window_logits_and_row_logsumexp(query.flatten(2).transpose(1, 2), key.flatten(2).transpose(1, 2),
+                                                  neighbour, chunk_size)
+    attention = torch.exp(logits - lse.unsqueeze(-1))                        # P_ij, j = neighbour[i, f]
+    half_neighbour = neighbour[:, half]                                       # (N, H)
+    reverse = attention.flatten(1)[:, half_neighbour * len(offsets) + mirror]  # P_ji
+    similarity = attention[:, :, half] + reverse
     alpha, beta = at_least_float32(similarity_affine)
     kernel = torch.sigmoid(alpha * similarity + beta)
-    grid_probs = resize_to_grid(at_least_float32(probs), grid)
-    agreement = (grid_probs.unsqueeze(2) * _NeighbourGather.apply(grid_probs, pairs)).sum(1)
+    # the pair (i, j) and (j, i): twice the Gaussian gate
+    gate = 2.0 * torch.exp(distance_sq.to(kernel.dtype) / (-2.0 * sigma ** 2)) * valid.to(kernel.dtype)
+    grid_probs = resize_to_grid(at_least_float32(probs), grid).flatten(2).transpose(1, 2)  # (B, N, C)
+    agreement = (grid_probs.unsqueeze(2) * grid_probs[:, half_neighbour]).sum(-1)        # (B, N, H)
     per_sample = (gate * kernel * (1.0 - agreement)).flatten(1).sum(1)
     return (sample_weight.to(per_sample.dtype) * per_sample).sum() / (batch * tokens)

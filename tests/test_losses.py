@@ -5,7 +5,8 @@ import torch
 from nnunet_attenscribble.crf_loss import masked_gated_crf_loss
 from nnunet_attenscribble.intensity import rescale_to_unit_range
 from nnunet_attenscribble.scribbles import multi_class_samples
-from nnunet_attenscribble.similarity_loss import attentive_similarity_loss, row_logsumexp
+from nnunet_attenscribble.similarity_loss import (attentive_similarity_loss, window_logits_and_row_logsumexp,
+                                                  window_tables)
 from nnunet_attenscribble.windows import window_offsets, window_radii
 
 from reference import crf_loss_reference, similarity_loss_reference
@@ -133,12 +134,26 @@ def test_similarity_excludes_single_class_samples_but_counts_them():
     assert attentive_similarity_loss(query, key, probs, affine, torch.zeros(2), offsets).item() == 0.0
 
 
-def test_row_logsumexp_chunks_match_dense_and_gradcheck():
+def test_chunked_window_logits_and_row_logsumexp_match_dense_and_gradcheck():
     g = torch.Generator().manual_seed(1)
-    q = torch.randn(2, 9, 3, generator=g, requires_grad=True)
-    k = torch.randn(2, 9, 3, generator=g, requires_grad=True)
-    torch.testing.assert_close(row_logsumexp(q, k, 4), torch.logsumexp(q @ k.transpose(1, 2), -1))
-    assert torch.autograd.gradcheck(lambda a, b: row_logsumexp(a, b, 4), (q, k))
+    q = torch.randn(2, 12, 3, generator=g, requires_grad=True)
+    k = torch.randn(2, 12, 3, generator=g, requires_grad=True)
+    neighbour = window_tables((3, 4), tuple(window_offsets((1, 1), (1.0, 1.0))))[0]
+    windows, lse = window_logits_and_row_logsumexp(q, k, neighbour, 5)
+    dense = q @ k.transpose(1, 2)
+    torch.testing.assert_close(lse, torch.logsumexp(dense, -1))
+    torch.testing.assert_close(windows, dense[:, torch.arange(12)[:, None], neighbour])
+    assert torch.autograd.gradcheck(lambda a, b: sum(t.sum() * w for t, w in zip(
+        window_logits_and_row_logsumexp(a, b, neighbour, 5), (0.3, 1.0))), (q, k))
+
+
+def test_window_tables_point_at_neighbours_inside_the_grid():
+    offsets = tuple(window_offsets((1, 1), (1.0, 1.0)))
+    neighbour, half, mirror, valid, _ = window_tables((3, 4), offsets)
+    right = [offset for offset, _ in offsets].index((0, 1))
+    assert neighbour[0, right] == 1 and neighbour[3, right] == 3     # token (0, 3) has no right neighbour
+    assert len(half) == 4 and all(offsets[m][0] == tuple(-o for o in offsets[h][0]) for h, m in zip(half, mirror))
+    assert valid.sum() == 9 + 8 + 12  # unordered pairs of a 3x4 grid: horizontal, vertical, diagonal
 
 
 def test_multi_class_samples_from_scribbles():
@@ -157,6 +172,19 @@ def test_window_rules():
     assert window_radii((1.0, 1.0, 1.0), 5, 125) == (2, 2, 2)
     assert window_radii((10.0, 1.5, 1.5), 5, 125) == (0, 5, 5)
     assert window_radii((5.0, 1.5, 1.5), 5, 125) == (0, 3, 3)
+
+
+def test_similarity_window_keeps_the_stride4_extent_at_deeper_stages():
+    """Radius and sigma count tokens of a stride-4 grid: a stride-8 grid gets half as many tokens."""
+    from nnunet_attenscribble.objective import PairwiseTerm, ScribbleRegularizers
+
+    def similarity_window(token_spacing):
+        return ScribbleRegularizers(3, (1.5, 1.5), PairwiseTerm(0.1, 6.0, 5), 0.1, PairwiseTerm(0.1, 6.0, 5),
+                                    token_spacing, 125).similarity_offsets
+
+    stride4, stride8 = similarity_window((6.0, 6.0)), similarity_window((12.0, 12.0))
+    assert len(stride4) == 120 and dict(stride4)[(0, 1)] == 1.0      # the original 11x11, distances in tokens
+    assert len(stride8) == 24 and dict(stride8)[(0, 1)] == 4.0       # 5x5; one stride-8 token = 2 units
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])

@@ -81,13 +81,16 @@ def test_no_similarity_variant_has_no_unused_parameters():
 
 
 def test_default_stage_rule():
+    budget = AttenScribbleTrainer.attention_max_tokens
     two_d = [[1, 1], [2, 2], [2, 2], [2, 2], [2, 2], [2, 2], [2, 2]]
-    assert default_attention_stage(two_d, (256, 224), 8192) == 2       # ACDC 2d: 64x56 tokens
-    assert default_attention_stage(two_d, (1024, 1024), 8192) == 4     # too many tokens at stride 4
+    assert default_attention_stage(two_d, (256, 224), 4096) == 2       # the original's stride 4: 64x56 tokens
+    assert default_attention_stage(two_d, (256, 224), budget) == 3     # ACDC 2d default: 32x28 tokens
+    assert default_attention_stage(two_d, (1024, 1024), budget) == 5   # too many tokens at strides 4 to 16
     acdc_3d = [[1, 1, 1], [1, 2, 2], [1, 2, 2], [2, 2, 2], [2, 2, 2], [1, 2, 2]]
-    assert default_attention_stage(acdc_3d, (20, 256, 224), 8192) == 4  # 5x16x14 tokens
+    assert default_attention_stage(acdc_3d, (20, 256, 224), budget) == 4  # 5x16x14 tokens
     hippocampus = [[1, 1, 1], [2, 2, 2], [2, 2, 2], [2, 2, 2]]
-    assert default_attention_stage(hippocampus, (40, 56, 40), 8192) == 2
+    assert default_attention_stage(hippocampus, (40, 56, 40), budget) == 2
+    assert default_attention_stage(hippocampus, (40, 56, 40), 100) == 3  # nothing fits: the deepest stage
 
 
 def test_torch_compile_full_graph_matches_eager():
