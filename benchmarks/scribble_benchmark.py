@@ -8,7 +8,8 @@ ACDC 2d: expert scribbles of patients 021-100 (../shared/data/acdc-scribble), pa
 021-080, test on 081-100, both frames of a patient on one side). Hippocampus 3d_fullres: scribbles simulated
 by `attenscribble simulate` (seed 0) on ../shared/data/hippocampus-msd, case-wise split (IDs >= 250 test).
 Trainers: nnU-Net's ignore-label baseline, the AttenScribble ablations, AttenScribbleTrainer, and nnU-Net on
-the dense labels (upper bound). Evaluation: `attenscribble evaluate` against dense labels of the test cases.
+the dense labels (upper bound; `dense_long`: with 3x the iterations, for when the profile's budget is too short
+for it to converge). Evaluation: `attenscribble evaluate` against dense labels of the test cases.
 Resumable: finished steps (datasets, preprocessing, trainings, predictions, evaluations) are skipped.
 """
 from __future__ import annotations
@@ -36,11 +37,14 @@ SCRIBBLE_TRAINERS = ["nnUNetTrainer_AttenScribbleBudget", "AttenScribbleTrainer_
                      "AttenScribbleTrainer_PartialCE_CRF", "AttenScribbleTrainer_NoSimilarity",
                      "AttenScribbleTrainer"]
 DENSE_TRAINER = "nnUNetTrainer_AttenScribbleBudget"
+DENSE_TAGS = {"dense": 1, "dense_long": 3}  # dense-label upper bound: its iteration budget x the profile's
 LABELS = {"nnUNetTrainer_AttenScribbleBudget": "nnU-Net ignore-label baseline (Dice+CE on scribbles)",
           "AttenScribbleTrainer_PartialCE": "partial CE only", "AttenScribbleTrainer_PartialCE_CRF": "+ masked CRF",
           "AttenScribbleTrainer_NoSimilarity": "+ attention block (no similarity loss)",
           "AttenScribbleTrainer": "AttenScribble (full)", "dense": "nnU-Net on dense labels (upper bound)",
-          "AttenScribbleTrainer_PartialDice": "AttenScribble + nnU-Net's partial Dice"}
+          "dense_long": "nnU-Net on dense labels, 3x iterations",
+          "AttenScribbleTrainer_PartialDice": "AttenScribble + nnU-Net's partial Dice",
+          "AttenScribbleTrainer_HalfSimilarityWindow": "AttenScribble, similarity window halved"}
 
 
 @dataclass(frozen=True)
@@ -272,17 +276,13 @@ def run_dataset(kind: str, work: Path, profile_name: str, profile: Profile, env:
     write_single_split(dense.name, env)
     classes = class_names_from_dataset_json(scribbles / "dataset.json")
     results = {}
-    jobs = [(t, scribble_id, scribbles.name, t) for t in trainers]
-    if "dense" in trainers or trainers == SCRIBBLE_TRAINERS:
-        jobs.append((DENSE_TRAINER, dense_id, dense.name, "dense"))
-    for trainer, dataset_id, dataset_name, tag in jobs:
-        if tag == "dense" and trainer not in SCRIBBLE_TRAINERS + [DENSE_TRAINER]:
-            continue
+    jobs = [(DENSE_TRAINER, dense_id, dense.name, t, iterations * DENSE_TAGS[t]) if t in DENSE_TAGS
+            else (t, scribble_id, scribbles.name, t, iterations) for t in trainers]
+    for trainer, dataset_id, dataset_name, tag, budget in jobs:
         for seed in seeds:
-            summary = train_predict_evaluate(trainer if tag != "dense" else DENSE_TRAINER, dataset_id, dataset_name,
-                                             configuration, iterations, scribbles / "imagesTs",
-                                             scribbles / "denseLabelsTs", classes, work / kind, env, profile,
-                                             seed, f"{kind}__{tag}")
+            summary = train_predict_evaluate(trainer, dataset_id, dataset_name, configuration, budget,
+                                             scribbles / "imagesTs", scribbles / "denseLabelsTs", classes,
+                                             work / kind, env, profile, seed, f"{kind}__{tag}")
             results.setdefault(tag, []).append(summary)
             log(f"{kind} {tag} seed {seed}: mean Dice {summary['mean']['dice']:.4f}, "
                 f"HD95 {summary['mean']['hd95']:.2f} mm")
@@ -294,7 +294,9 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
     parser.add_argument("--work-dir", type=Path, help="default: benchmarks/runs/<profile>")
     parser.add_argument("--datasets", nargs="+", choices=["acdc", "hippocampus"], default=["acdc", "hippocampus"])
-    parser.add_argument("--trainers", nargs="+", default=SCRIBBLE_TRAINERS + ["dense"])
+    parser.add_argument("--trainers", nargs="+", default=SCRIBBLE_TRAINERS + ["dense"],
+                        help="trainer class names, or 'dense' / 'dense_long' for nnU-Net on the dense labels with "
+                             "the profile's / 3x the profile's iterations")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--device", default="cuda" if os.environ.get("CUDA_VISIBLE_DEVICES") else "cpu")
     args = parser.parse_args(argv)
@@ -310,7 +312,6 @@ def main(argv=None) -> int:
            "nnUNet_results": str(work / "nnUNet_results"), "nnUNet_compile": "false", "BENCHMARK_DEVICE": args.device}
     env.setdefault("nnUNet_n_proc_DA", "2" if args.device == "cpu" else "12")
     env.setdefault("nnUNet_def_n_proc", "2")
-    trainers = [t for t in args.trainers if t != "dense"]
     report_file = work / "report.json"
     report = json.loads(report_file.read_text()) if report_file.is_file() else {"datasets": {}}
     report.update({"profile": args.profile, "profile_settings": profile.__dict__, "device": args.device,
@@ -318,8 +319,7 @@ def main(argv=None) -> int:
                               f"cores", "date": time.strftime("%Y-%m-%d")})
     report.setdefault("commands", []).append(" ".join(sys.argv))
     for kind in args.datasets:  # merged with earlier invocations on the same work folder
-        new = run_dataset(kind, work, args.profile, profile, env,
-                          trainers + (["dense"] if "dense" in args.trainers else []), args.seeds)
+        new = run_dataset(kind, work, args.profile, profile, env, args.trainers, args.seeds)
         merged = report["datasets"].setdefault(kind, {"results": {}})
         merged.update({k: v for k, v in new.items() if k != "results"})
         merged["results"].update(new["results"])

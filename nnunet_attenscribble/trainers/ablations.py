@@ -23,3 +23,10 @@ class AttenScribbleTrainer_NoSimilarity(AttenScribbleTrainer):
 class AttenScribbleTrainer_PartialDice(AttenScribbleTrainer):
     """Full model plus nnU-Net's masked Dice on scribbled voxels (the partial-Dice decision, measured)."""
     partial_dice_weight = 1.0
+
+
+class AttenScribbleTrainer_HalfSimilarityWindow(AttenScribbleTrainer):
+    """Similarity window radius and sigma halved: on a plan at half the original's resolution (the benchmark's
+    cpu profile) this restores the original's physical window extent."""
+    similarity_radius = 2
+    similarity_sigma = 3.0
