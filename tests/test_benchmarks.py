@@ -28,13 +28,14 @@ def test_step_time_benchmark_tiny(tmp_path):
 @pytest.mark.integration
 def test_scribble_benchmark_smoke(tmp_path):
     command = [sys.executable, str(REPOSITORY / "benchmarks" / "scribble_benchmark.py"), "--profile", "smoke",
-               "--datasets", "acdc", "--trainers", "AttenScribbleTrainer", "dense", "--work-dir", str(tmp_path)]
+               "--datasets", "acdc", "--trainers", "AttenScribbleTrainer", "dense_long", "--work-dir", str(tmp_path)]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
     report = json.loads((tmp_path / "report.json").read_text())
     results = report["datasets"]["acdc"]["results"]
-    assert set(results) == {"AttenScribbleTrainer", "dense"}
-    assert set(results["dense"][0]["per_class"]) == {"RV", "MYO", "LV"}
+    assert set(results) == {"AttenScribbleTrainer", "dense_long"}
+    assert set(results["dense_long"][0]["per_class"]) == {"RV", "MYO", "LV"}
+    assert results["dense_long"][0]["iterations"] == 3 * results["AttenScribbleTrainer"][0]["iterations"]
     assert "| AttenScribble (full) |" in result.stdout and (tmp_path / "dice.png").is_file()
     # resumable: a second run reuses every finished step
     again = subprocess.run(command, capture_output=True, text=True)
