@@ -140,6 +140,16 @@ def test_simulation_is_seeded_thin_and_connected():
     assert set(np.unique(volume)) == {0, 1, 2, 3}
 
 
+def test_slices_without_foreground_get_one_background_stroke():
+    _, label = synthetic_volume((6, 48, 48), 3)
+    label[0] = 0
+    stroke = simulate_scribbles(label, 3, seed=5)[0]
+    assert set(np.unique(stroke)) == {0, 3}
+    assert ndimage.label(stroke == 0, structure=np.ones((3, 3)))[1] == 1
+    skipped = simulate_scribbles(label, 3, seed=5, settings=SimulationSettings(empty_frame_strokes=False))[0]
+    assert np.all(skipped == 3)
+
+
 def test_metrics_against_hand_computed_values():
     reference = np.zeros((1, 10, 10), bool)
     reference[0, 2:6, 2:6] = True

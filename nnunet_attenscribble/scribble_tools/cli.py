@@ -80,7 +80,8 @@ def command_simulate(args):
 
     names = _class_names(args)
     settings = SimulationSettings(mode=args.mode, axis=args.axis, border=args.border,
-                                  background_band=args.background_band)
+                                  background_band=args.background_band,
+                                  empty_frame_strokes=not args.no_empty_slice_strokes)
     cases = simulated_cases(args.images, args.labels, len(names), settings, args.seed, parse_id_ranges(args.test_ids))
     folder = write_raw_dataset(cases, DatasetSpec(args.dataset, names), _raw_dir(args), args.overwrite)
     _print_fractions(cases, len(names))
@@ -152,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--axis", type=int, default=0, help="slice axis for --mode 2d (array order Z Y X)")
     simulate.add_argument("--border", action="store_true", help="also draw strokes along class borders")
     simulate.add_argument("--background-band", type=int, default=8)
+    simulate.add_argument("--no-empty-slice-strokes", action="store_true",
+                          help="leave slices without foreground unannotated (by default they get a background stroke)")
     simulate.add_argument("--seed", type=int, default=0)
     _add_dataset_options(simulate, None)
     simulate.set_defaults(func=command_simulate)

@@ -4,8 +4,10 @@ Per slice (2D, along a chosen axis) or per volume (3D), and per class present (b
 the class region is eroded in proportion to its size, skeletonised, and a contiguous piece of the largest
 skeleton branch is kept (a geodesic walk from a random skeleton point, its length a random fraction of the
 skeleton): the curve-based interior scribbles of Valvano et al. / ScribbleBench. Background strokes are drawn
-in a band around the foreground, where annotators put them. Optional border strokes follow a piece of each
-class's inner contour. Seeded: the same seed and masks give the same scribbles.
+in a band around the foreground, where annotators put them, and across slices (frames) without foreground,
+which an annotator marks as background with one stroke; without the latter a scribble-trained model gets no
+hint about those slices. Optional border strokes follow a piece of each class's inner contour. Seeded: the same
+seed and masks give the same scribbles.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ class SimulationSettings:
     min_fraction: float = 0.4        # stroke length as a fraction of the skeleton, drawn uniformly in between
     max_fraction: float = 0.9
     background_band: int = 8         # background strokes lie within this many voxels of the foreground
+    empty_frame_strokes: bool = True  # frames without foreground get one background stroke
     border: bool = False             # also draw a piece of each class's inner contour
     min_region_size: int = 4         # regions smaller than this (voxels) get no scribble
 
@@ -111,12 +114,12 @@ def _scribble_frame(label: np.ndarray, classes, ignore_value: int, settings: Sim
     scribble = np.full(label.shape, ignore_value, dtype=np.int16)
     foreground = label > 0
     for value in classes:
-        if value == 0:
-            if not foreground.any():
-                continue
+        if value == 0 and foreground.any():
             near = ndimage.binary_dilation(foreground, iterations=settings.background_band)
             margin = ndimage.binary_dilation(foreground, iterations=2)
             region = near & ~margin & (label == 0)
+        elif value == 0 and not settings.empty_frame_strokes:
+            continue
         else:
             region = label == value
         stroke = _stroke(region, settings, rng)
