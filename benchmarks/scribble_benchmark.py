@@ -1,6 +1,6 @@
 """Scribble benchmark on real data: every trainer on identical plans, data and iteration budget.
 
-    python benchmarks/scribble_benchmark.py --profile cpu            # this 2-core machine, ~90 min
+    python benchmarks/scribble_benchmark.py --profile cpu            # 2 cores: ~5 min per ACDC, ~14 per hippocampus run
     python benchmarks/scribble_benchmark.py --profile gpu            # nnU-Net's own plans, one GPU
     python benchmarks/scribble_benchmark.py --profile smoke          # tiny, for the tests
 
