@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .precision import at_least_float32
+from .windows import half_window
 
 
 class _WindowLogitsAndRowLogSumExp(torch.autograd.Function):
@@ -78,7 +79,7 @@ def window_tables(grid: tuple, offsets: tuple, device: torch.device = torch.devi
     own = torch.arange(coordinates.shape[1]).expand_as(flat)
     neighbour = torch.where(inside, flat, own).T.contiguous()
     position = {offset: f for f, (offset, _) in enumerate(offsets)}
-    half = [f for f, (offset, _) in enumerate(offsets) if next(o for o in offset if o != 0) > 0]
+    half = [position[offset] for offset, _ in half_window(list(offsets))]
     mirror = [position[tuple(-o for o in offsets[f][0])] for f in half]
     distance_sq = torch.tensor([offsets[f][1] for f in half])
     tables = neighbour, torch.tensor(half), torch.tensor(mirror), inside.T[:, half].contiguous(), distance_sq
