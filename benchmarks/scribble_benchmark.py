@@ -1,7 +1,8 @@
 """Scribble benchmark on real data: every trainer on identical plans, data and iteration budget.
 
     python benchmarks/scribble_benchmark.py --profile cpu            # 2 cores: ~5 min per ACDC, ~14 per hippocampus run
-    python benchmarks/scribble_benchmark.py --profile gpu            # nnU-Net's own plans, one GPU
+    python benchmarks/scribble_benchmark.py --profile gpu --datasets acdc --parallel 5   # nnU-Net's own plans, one GPU
+    (on a lent GPU machine with no package registry: benchmarks/device/prepare.sh here, then gpu_profile.sh there)
     python benchmarks/scribble_benchmark.py --profile smoke          # tiny, for the tests
 
 ACDC 2d: expert scribbles of patients 021-100 (../shared/data/acdc-scribble), patient-wise split (train on
@@ -23,11 +24,12 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-SHARED = REPOSITORY.parent / "shared" / "data"
+SHARED_DATA = REPOSITORY.parent / "shared" / "data"
 sys.path.insert(0, str(REPOSITORY))
 
 from nnunet_attenscribble.scribble_tools.cli import main as attenscribble  # noqa: E402
@@ -67,7 +69,7 @@ PROFILES = {
     "cpu": Profile(acdc_iterations=600, hippocampus_iterations=400, acdc_spacing_factor=2.0,
                    hippocampus_spacing_factor=1.0, feature_factor=0.5,
                    batch_size=8, drop_stages=1, tta=False),
-    "gpu": Profile(acdc_iterations=2500, hippocampus_iterations=2500, acdc_spacing_factor=1.0,
+    "gpu": Profile(acdc_iterations=400, hippocampus_iterations=400, acdc_spacing_factor=1.0,  # 15-min GPU lease
                    hippocampus_spacing_factor=1.0, feature_factor=1.0,
                    batch_size=0, drop_stages=0),
     "smoke": Profile(acdc_iterations=4, hippocampus_iterations=4, acdc_spacing_factor=4.0,
@@ -82,7 +84,10 @@ def log(message: str) -> None:
 
 
 def nnunet(command, env, log_file: Path) -> None:
-    executable = Path(sys.executable).parent / command[0]
+    beside_python = Path(sys.executable).parent / command[0]
+    executable = beside_python if beside_python.is_file() else shutil.which(command[0], path=env.get("PATH"))
+    if executable is None:
+        raise RuntimeError(f"{command[0]} is neither beside {sys.executable} nor on PATH")
     with open(log_file, "a") as handle:
         handle.write(f"\n$ {' '.join(map(str, command))}\n")
         handle.flush()
@@ -145,7 +150,7 @@ def plan_and_preprocess(dataset_id: int, dataset_name: str, base_configuration: 
     name = base_configuration if profile_name == "gpu" else f"{base_configuration}_{profile_name}"
     if (preprocessed / f"nnUNetPlans_{name}").is_dir() and (preprocessed / ".preprocessed").exists():
         return name
-    nnunet(["nnUNetv2_extract_fingerprint", "-d", dataset_id, "-np", "2"], env, log_file)
+    nnunet(["nnUNetv2_extract_fingerprint", "-d", dataset_id, "-np", env["BENCHMARK_PROCESSES"]], env, log_file)
     if reference_plans is None:
         nnunet(["nnUNetv2_plan_experiment", "-d", dataset_id], env, log_file)
     else:  # identical plans for the upper bound: copy the scribble dataset's plans
@@ -160,7 +165,7 @@ def plan_and_preprocess(dataset_id: int, dataset_name: str, base_configuration: 
         configuration["data_identifier"] = f"nnUNetPlans_{name}"
         plans["configurations"][name] = configuration
         plans_file.write_text(json.dumps(plans, indent=2))
-    nnunet(["nnUNetv2_preprocess", "-d", dataset_id, "-c", name, "-np", "2"], env, log_file)
+    nnunet(["nnUNetv2_preprocess", "-d", dataset_id, "-c", name, "-np", env["BENCHMARK_PROCESSES"]], env, log_file)
     (preprocessed / ".preprocessed").write_text(name)
     return name
 
@@ -228,23 +233,24 @@ def build_dataset_once(work: Path, name: str, make_arguments) -> Path:
     return dataset
 
 
-def prepare_acdc(work: Path, profile: Profile) -> Path:
+def prepare_acdc(work: Path, data: Path, profile: Profile) -> Path:
     def arguments():
         from nnunet_attenscribble.scribble_tools.pairing import group_number, parse_id_ranges
         keep = parse_id_ranges(profile.acdc_train_ids) | parse_id_ranges(profile.acdc_test_ids)
-        selected = link_subset(SHARED / "acdc-scribble" / "volumes", work / "acdc_h5",
+        selected = link_subset(data / "acdc-scribble" / "volumes", work / "acdc_h5",
                                lambda name: name.endswith(".h5") and group_number(name) in keep)
         return ["convert", "wsl4mis", "--h5-dir", str(selected), "--reference-dir",
-                str(SHARED / "acdc-scribble" / "scribbles-nifti"), "--test-ids", profile.acdc_test_ids]
+                str(data / "acdc-scribble" / "scribbles-nifti"), "--test-ids", profile.acdc_test_ids]
     return build_dataset_once(work, "Dataset801_ACDCScribble", arguments)
 
 
-def prepare_hippocampus(work: Path, profile: Profile) -> Path:
-    return build_dataset_once(work, "Dataset802_HippocampusSimScribble", lambda: hippocampus_arguments(work, profile))
+def prepare_hippocampus(work: Path, data: Path, profile: Profile) -> Path:
+    return build_dataset_once(work, "Dataset802_HippocampusSimScribble",
+                              lambda: hippocampus_arguments(work, data, profile))
 
 
-def hippocampus_arguments(work: Path, profile: Profile) -> list:
-    source = SHARED / "hippocampus-msd"
+def hippocampus_arguments(work: Path, data: Path, profile: Profile) -> list:
+    source = data / "hippocampus-msd"
     images, labels = source / "images", source / "labels"
     if profile.hippocampus_max_cases:
         chosen = sorted(p.name for p in images.glob("*.nii.gz"))
@@ -255,13 +261,14 @@ def hippocampus_arguments(work: Path, profile: Profile) -> list:
             "0", "--class-names", "background", "anterior", "posterior", "--test-ids", "250-999"]
 
 
-def run_dataset(kind: str, work: Path, profile_name: str, profile: Profile, env: dict, trainers, seeds) -> dict:
+def run_dataset(kind: str, work: Path, data: Path, profile_name: str, profile: Profile, env: dict, trainers, seeds,
+                parallel: int) -> dict:
     if kind == "acdc":
-        scribbles = prepare_acdc(work, profile)
+        scribbles = prepare_acdc(work, data, profile)
         scribble_id, dense_id, base, iterations = 801, 811, "2d", profile.acdc_iterations
         spacing_factor = profile.acdc_spacing_factor
     else:
-        scribbles = prepare_hippocampus(work, profile)
+        scribbles = prepare_hippocampus(work, data, profile)
         scribble_id, dense_id, base, iterations = 802, 812, "3d_fullres", profile.hippocampus_iterations
         spacing_factor = profile.hippocampus_spacing_factor
     dense = scribbles.with_name(scribbles.name.replace("Dataset80", "Dataset81").replace("Scribble", "Dense"))
@@ -275,17 +282,23 @@ def run_dataset(kind: str, work: Path, profile_name: str, profile: Profile, env:
     write_single_split(scribbles.name, env)
     write_single_split(dense.name, env)
     classes = class_names_from_dataset_json(scribbles / "dataset.json")
-    results = {}
     jobs = [(DENSE_TRAINER, dense_id, dense.name, t, iterations * DENSE_TAGS[t]) if t in DENSE_TAGS
-            else (t, scribble_id, scribbles.name, t, iterations) for t in trainers]
-    for trainer, dataset_id, dataset_name, tag, budget in jobs:
-        for seed in seeds:
-            summary = train_predict_evaluate(trainer, dataset_id, dataset_name, configuration, budget,
-                                             scribbles / "imagesTs", scribbles / "denseLabelsTs", classes,
-                                             work / kind, env, profile, seed, f"{kind}__{tag}")
-            results.setdefault(tag, []).append(summary)
-            log(f"{kind} {tag} seed {seed}: mean Dice {summary['mean']['dice']:.4f}, "
-                f"HD95 {summary['mean']['hd95']:.2f} mm")
+             else (t, scribble_id, scribbles.name, t, iterations) for t in trainers]
+    jobs = [(*job, seed) for job in jobs for seed in seeds]
+
+    def run_job(job) -> dict:
+        trainer, dataset_id, dataset_name, tag, budget, seed = job
+        summary = train_predict_evaluate(trainer, dataset_id, dataset_name, configuration, budget,
+                                         scribbles / "imagesTs", scribbles / "denseLabelsTs", classes,
+                                         work / kind, env, profile, seed, f"{kind}__{tag}")
+        log(f"{kind} {tag} seed {seed}: mean Dice {summary['mean']['dice']:.4f}, HD95 {summary['mean']['hd95']:.2f} mm")
+        return summary
+
+    with ThreadPoolExecutor(max_workers=parallel) as pool:  # trainings are subprocesses: threads suffice
+        summaries = list(pool.map(run_job, jobs))
+    results = {}
+    for job, summary in zip(jobs, summaries):
+        results.setdefault(job[3], []).append(summary)
     return {"configuration": configuration, "iterations": iterations, "results": results}
 
 
@@ -299,10 +312,14 @@ def main(argv=None) -> int:
                              "the profile's / 3x the profile's iterations")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--device", default="cuda" if os.environ.get("CUDA_VISIBLE_DEVICES") else "cpu")
+    parser.add_argument("--data-dir", type=Path, default=SHARED_DATA,
+                        help="folder holding acdc-scribble/ and hippocampus-msd/ (default: ../shared/data)")
+    parser.add_argument("--parallel", type=int, default=1,
+                        help="trainings run at once (one GPU shared; set nnUNet_n_proc_DA to cores / parallel)")
     args = parser.parse_args(argv)
     for kind, folder in (("acdc", "acdc-scribble"), ("hippocampus", "hippocampus-msd")):
-        if kind in args.datasets and not (SHARED / folder).is_dir():
-            print(f"benchmark: {SHARED / folder} is absent; it holds the real data this benchmark needs",
+        if kind in args.datasets and not (args.data_dir / folder).is_dir():
+            print(f"benchmark: {args.data_dir / folder} is absent; it holds the real data this benchmark needs",
                   file=sys.stderr)
             return 2
     profile = PROFILES[args.profile]
@@ -312,6 +329,7 @@ def main(argv=None) -> int:
            "nnUNet_results": str(work / "nnUNet_results"), "nnUNet_compile": "false", "BENCHMARK_DEVICE": args.device}
     env.setdefault("nnUNet_n_proc_DA", "2" if args.device == "cpu" else "12")
     env.setdefault("nnUNet_def_n_proc", "2")
+    env.setdefault("BENCHMARK_PROCESSES", str(os.cpu_count() or 2))
     report_file = work / "report.json"
     report = json.loads(report_file.read_text()) if report_file.is_file() else {"datasets": {}}
     report.update({"profile": args.profile, "profile_settings": profile.__dict__, "device": args.device,
@@ -319,7 +337,8 @@ def main(argv=None) -> int:
                               f"cores", "date": time.strftime("%Y-%m-%d")})
     report.setdefault("commands", []).append(" ".join(sys.argv))
     for kind in args.datasets:  # merged with earlier invocations on the same work folder
-        new = run_dataset(kind, work, args.profile, profile, env, args.trainers, args.seeds)
+        new = run_dataset(kind, work, args.data_dir.resolve(), args.profile, profile, env, args.trainers, args.seeds,
+                          args.parallel)
         merged = report["datasets"].setdefault(kind, {"results": {}})
         merged.update({k: v for k, v in new.items() if k != "results"})
         merged["results"].update(new["results"])
