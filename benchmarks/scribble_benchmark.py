@@ -46,7 +46,9 @@ LABELS = {"nnUNetTrainer_AttenScribbleBudget": "nnU-Net ignore-label baseline (D
           "AttenScribbleTrainer": "AttenScribble (full)", "dense": "nnU-Net on dense labels (upper bound)",
           "dense_long": "nnU-Net on dense labels, 3x iterations",
           "AttenScribbleTrainer_PartialDice": "AttenScribble + nnU-Net's partial Dice",
-          "AttenScribbleTrainer_HalfSimilarityWindow": "AttenScribble, similarity window halved"}
+          "AttenScribbleTrainer_HalfSimilarityWindow": "AttenScribble, similarity window halved",
+          "AttenScribbleTrainer_PaddingAsBackground": "AttenScribble, padding supervised as background",
+          "AttenScribbleTrainer_NnUNetPartialLoss": "AttenScribble on nnU-Net's Dice + CE (padding as background)"}
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ timed alone. Output: a table and --json.
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
 import json
 import os
 import statistics
@@ -146,11 +148,14 @@ def measure_loss_terms(trainer, batch, device, repeats: int) -> dict:
     segmentation = output[0] if isinstance(output, tuple) else output
     attention = output[1:] if isinstance(output, tuple) else None
     results = {}
-    for term in ("crf", "similarity"):
+    for term, other in (("crf", "similarity"), ("similarity", "crf")):
+        alone = copy.copy(trainer.regularizers)  # the other term's weight 0: it is not computed at all
+        setattr(alone, other, dataclasses.replace(getattr(alone, other), weight=0.0))
+
         def step():
             logits = [s.detach().float().requires_grad_() for s in segmentation]
             extra = None if attention is None else tuple(a.detach().float().requires_grad_() for a in attention)
-            terms = trainer.regularizers(batch["data"], logits, batch["target"], extra)
+            terms = alone(batch["data"], logits, batch["target"], extra)
             if term in terms:
                 terms[term].backward()
         if device.type == "cuda":
@@ -180,6 +185,8 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=6, help="measured steps per trainer")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--profile-ops", type=int, default=0, metavar="N",
+                        help="also print each trainer's N most expensive operators over 3 steps (torch.profiler)")
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.forwarded = [a for a in (argv if argv is not None else sys.argv[1:])
@@ -251,9 +258,25 @@ def main(argv=None) -> int:
                         "peak_memory": peak[candidate] / peak[base],
                         "inference": inference[candidate] / inference[base]}
     print(format_table(report, base, candidate))
+    if args.profile_ops:
+        for name, trainer in trainers.items():
+            print(f"\n{name}: the {args.profile_ops} most expensive operators over 3 steps")
+            print(operator_table(trainer, batch, device, args.profile_ops))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return 0
+
+
+def operator_table(trainer, batch, device, rows: int) -> str:
+    """torch.profiler's operator table of 3 training steps, sorted by self time on the device doing the work."""
+    from torch.profiler import ProfilerActivity, profile
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as profiler:
+        for _ in range(3):
+            trainer.train_step(batch)
+        synchronize(device)
+    sort_by = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    return profiler.key_averages().table(sort_by=sort_by, row_limit=rows)
 
 
 def format_table(report: dict, base: str, candidate: str) -> str:

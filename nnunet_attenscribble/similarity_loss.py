@@ -86,6 +86,12 @@ def window_tables(grid: tuple, offsets: tuple, device: torch.device = torch.devi
     return tuple(t.to(device) for t in tables)
 
 
+def gather_columns(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """values[:, index] for a (B, M, ...) tensor and an integer index of any shape: (B, *index.shape, ...)."""
+    picked = torch.index_select(values, 1, index.flatten())
+    return picked.view(values.shape[0], *index.shape, *values.shape[2:])
+
+
 def resize_to_grid(probs: torch.Tensor, grid) -> torch.Tensor:
     """Bilinear (2D) or trilinear (3D) resize of (B, C, *S) probabilities to the token grid."""
     if tuple(probs.shape[2:]) == tuple(grid):
@@ -110,13 +116,14 @@ def attentive_similarity_loss(query: torch.Tensor, key: torch.Tensor, probs: tor
                                                   neighbour, chunk_size)
     attention = torch.exp(logits - lse.unsqueeze(-1))                        # P_ij, j = neighbour[i, f]
     half_neighbour = neighbour[:, half]                                       # (N, H)
-    reverse = attention.flatten(1)[:, half_neighbour * len(offsets) + mirror]  # P_ji
-    similarity = attention[:, :, half] + reverse
+    # gathers through index_select: its backward is an index_add, not advanced indexing's sorting index_put
+    reverse = gather_columns(attention.flatten(1), half_neighbour * len(offsets) + mirror)  # P_ji
+    similarity = torch.index_select(attention, 2, half) + reverse
     alpha, beta = at_least_float32(similarity_affine)
     kernel = torch.sigmoid(alpha * similarity + beta)
     # the pair (i, j) and (j, i): twice the Gaussian gate
     gate = 2.0 * torch.exp(distance_sq.to(kernel.dtype) / (-2.0 * sigma ** 2)) * valid.to(kernel.dtype)
     grid_probs = resize_to_grid(at_least_float32(probs), grid).flatten(2).transpose(1, 2)  # (B, N, C)
-    agreement = (grid_probs.unsqueeze(2) * grid_probs[:, half_neighbour]).sum(-1)        # (B, N, H)
+    agreement = (grid_probs.unsqueeze(2) * gather_columns(grid_probs, half_neighbour)).sum(-1)  # (B, N, H)
     per_sample = (gate * kernel * (1.0 - agreement)).flatten(1).sum(1)
     return (sample_weight.to(per_sample.dtype) * per_sample).sum() / (batch * tokens)

@@ -2,9 +2,10 @@
 # The benchmark's gpu profile on a GPU machine that reaches no package registry and receives at most 64 MiB a
 # run: two runs back to back on one warm machine (what run 1 installs lives in $STASH until it is given back).
 #   run 1, carry .device/run1:  gpu_profile.sh install    wheels + ACDC archive A; GPU step-time measurements
+#                               (without the archive: the step-time measurements alone, in one run)
 #   run 2, carry .device/run2:  gpu_profile.sh benchmark  SimpleITK + archive B + reference NIfTIs; the profile
 # benchmarks/device/prepare.sh fills both folders here. Results land in $OUT. Overrides: PYTHON, DEVICE, PROFILE,
-# PARALLEL, TRAINERS, BUDGET_S, STEP_PRESETS (the CPU dry run: PYTHON=.venv/bin/python DEVICE=cpu PROFILE=smoke).
+# PARALLEL, TRAINERS, BUDGET_S, STEP_PRESETS, PROFILE_OPS (the CPU dry run: PYTHON=.venv/bin/python DEVICE=cpu PROFILE=smoke).
 set -euo pipefail
 verb=${1:?usage: gpu_profile.sh install|benchmark}
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -26,9 +27,10 @@ install)
   # nnU-Net imports SimpleITK at start-up; step_time reads no image, so a stub serves until run 2 brings it
   echo 'def __getattr__(name): raise ImportError("SimpleITK arrives with run 2")' > "$STASH/simpleitk/SimpleITK/__init__.py"
   install_wheels "$STASH/site" "$REPO"/.device/run1/*.whl
-  unpack "$REPO/.device/run1/acdc_a.pkl.xz"
+  if [ -f "$REPO/.device/run1/acdc_a.pkl.xz" ]; then unpack "$REPO/.device/run1/acdc_a.pkl.xz"; fi
   for preset in ${STEP_PRESETS:-acdc-2d hippocampus-3d}; do
     "$PY" "$REPO/benchmarks/step_time.py" --preset "$preset" --device "$DEVICE" --warmup 5 --steps 15 \
+      --profile-ops "${PROFILE_OPS:-0}" \
       --json "$OUT/step_time_${DEVICE}_$preset.json" 2>&1 | tee -a "$OUT/step_time.log" || echo "step_time $preset failed"
   done ;;
 benchmark)

@@ -1,10 +1,12 @@
 """nnU-Net trainer classes of AttenScribble (found by nnU-Net through `nnunet_attenscribble/nnunet_ext`)."""
 from .attenscribble_trainer import AttenScribbleTrainer
 from .ablations import (AttenScribbleTrainer_HalfSimilarityWindow, AttenScribbleTrainer_NoSimilarity,
-                        AttenScribbleTrainer_PartialCE, AttenScribbleTrainer_PartialCE_CRF,
-                        AttenScribbleTrainer_PartialDice)
+                        AttenScribbleTrainer_NnUNetPartialLoss, AttenScribbleTrainer_PaddingAsBackground,
+                        AttenScribbleTrainer_PartialCE,
+                        AttenScribbleTrainer_PartialCE_CRF, AttenScribbleTrainer_PartialDice)
 from .budget import nnUNetTrainer_AttenScribbleBudget
 
 __all__ = ["AttenScribbleTrainer", "AttenScribbleTrainer_PartialCE", "AttenScribbleTrainer_PartialCE_CRF",
            "AttenScribbleTrainer_NoSimilarity", "AttenScribbleTrainer_PartialDice",
-           "AttenScribbleTrainer_HalfSimilarityWindow", "nnUNetTrainer_AttenScribbleBudget"]
+           "AttenScribbleTrainer_HalfSimilarityWindow", "AttenScribbleTrainer_PaddingAsBackground",
+           "AttenScribbleTrainer_NnUNetPartialLoss", "nnUNetTrainer_AttenScribbleBudget"]

@@ -30,3 +30,16 @@ class AttenScribbleTrainer_HalfSimilarityWindow(AttenScribbleTrainer):
     cpu profile) this restores the original's physical window extent."""
     similarity_radius = 2
     similarity_sigma = 3.0
+
+
+class AttenScribbleTrainer_PaddingAsBackground(AttenScribbleTrainer):
+    """Full model with nnU-Net's padding rule: voxels outside the image (and outside nnU-Net's nonzero crop) are
+    supervised as background, as the ignore-label baseline's are."""
+    unannotated_padding = False
+
+
+class AttenScribbleTrainer_NnUNetPartialLoss(AttenScribbleTrainer):
+    """Full model on nnU-Net's own partial loss: Dice + CE on scribbles with padding supervised as background
+    (the ignore-label baseline's loss), plus the attention block, masked CRF and similarity terms."""
+    partial_dice_weight = 1.0
+    unannotated_padding = False
