@@ -7,9 +7,12 @@ U holds the unannotated voxels (the destinations of the energy); annotated voxel
 The kernel is constant and symmetric, so each unordered pair is visited once with the weight m_i + m_j
 (m = unannotated mask). The forward pass accumulates the message M_i = sum_j w_ij p_j; it is both the gradient
 (dE/dp_i = -M_i) and half the agreement term (E = sum w_ij - 1/2 sum_i <p_i, M_i>), so no kernel is stored
-or recomputed and memory stays at one extra copy of the probability map.
+or recomputed and memory stays at one extra copy of the probability map. On a GPU the loop is memory-bound:
+each offset makes one temporary, and the spatial factor rides on addcmul's scalar.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -17,13 +20,11 @@ from .precision import at_least_float32
 from .windows import half_window, iterate_pairs
 
 
-def _pair_kernel(image: torch.Tensor, centre_weight: torch.Tensor, centre, neighbour, distance_sq: float,
-                 sigma_xy: float, sigma_intensity: float) -> torch.Tensor:
-    """k_ij for one offset times (m_i + m_j), the pair's weight in both directions: shape (B, *valid).
-    In place after the first subtraction: one temporary per offset (the loop is memory-bound on a GPU)."""
-    exponent = (image[centre] - image[neighbour]).square_().sum(1)
-    exponent.mul_(-0.5 / sigma_intensity ** 2).sub_(distance_sq / (2.0 * sigma_xy ** 2)).exp_()
-    return exponent.mul_(centre_weight[centre] + centre_weight[neighbour])
+def _pair_kernel(scaled_image: torch.Tensor, centre_weight: torch.Tensor, centre, neighbour) -> torch.Tensor:
+    """exp(-|I_i - I_j|^2 / (2 sigma_int^2)) (m_i + m_j) for one offset, from the image already divided by
+    sqrt(2) sigma_int: shape (B, 1, *valid)."""
+    kernel = (scaled_image[centre] - scaled_image[neighbour]).square_().sum(1, keepdim=True)
+    return kernel.neg_().exp_().mul_(centre_weight[centre] + centre_weight[neighbour])
 
 
 class _WindowedPottsEnergy(torch.autograd.Function):
@@ -33,13 +34,15 @@ class _WindowedPottsEnergy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, probs, image, centre_weight, offsets, sigma_xy, sigma_intensity):
         message = torch.zeros_like(probs)
+        scaled_image = image * (1.0 / (math.sqrt(2.0) * sigma_intensity))
+        weight = centre_weight.unsqueeze(1)
         total_weight = torch.zeros((), dtype=torch.float64, device=probs.device)
         for centre, neighbour, distance_sq in iterate_pairs(probs.shape[2:], offsets):
-            kernel = _pair_kernel(image, centre_weight, centre, neighbour, distance_sq, sigma_xy,
-                                  sigma_intensity).unsqueeze(1)
-            total_weight += kernel.sum(dtype=torch.float64)
-            message[centre].addcmul_(kernel, probs[neighbour])
-            message[neighbour].addcmul_(kernel, probs[centre])
+            kernel = _pair_kernel(scaled_image, weight, centre, neighbour)
+            spatial = math.exp(-distance_sq / (2.0 * sigma_xy ** 2))
+            total_weight += spatial * kernel.sum(dtype=torch.float64)
+            message[centre].addcmul_(kernel, probs[neighbour], value=spatial)
+            message[neighbour].addcmul_(kernel, probs[centre], value=spatial)
         ctx.save_for_backward(message)
         agreement = (probs * message).sum(dtype=torch.float64)
         return (total_weight - 0.5 * agreement).to(probs.dtype)

@@ -2,6 +2,8 @@
 import pytest
 import torch
 
+from nnunet_attenscribble.attention_block import DepthwiseConv3dByPlanes, SpatialSelfAttentionBlock, \
+    depthwise_conv3d_by_planes
 from nnunet_attenscribble.network_surgery import AttentionUNet, default_attention_stage
 from nnunet_attenscribble.trainers import AttenScribbleTrainer, AttenScribbleTrainer_NoSimilarity, \
     AttenScribbleTrainer_PartialCE
@@ -104,3 +106,20 @@ def test_torch_compile_full_graph_matches_eager():
     torch.testing.assert_close(compiled[1], eager[1], rtol=1e-4, atol=1e-4)
     (compiled[0][0].sum() + compiled[3].sum()).backward()
     assert wrapped.attention.similarity_affine.grad is not None
+
+
+def test_depthwise_3d_by_planes_matches_conv3d():
+    """The 3D block's depthwise conv path for CUDA (2D convs over depth-shifted planes) equals nn.Conv3d in value
+    and in every gradient, also on an anisotropic grid; the 3D block uses the module, the 2D block nn.Conv2d."""
+    torch.manual_seed(0)
+    conv = DepthwiseConv3dByPlanes(6, 6, kernel_size=3, padding=1, groups=6).double()
+    x = torch.randn(2, 6, 4, 5, 7, dtype=torch.float64, requires_grad=True)
+    reference = torch.nn.functional.conv3d(x, conv.weight, conv.bias, padding=1, groups=6)
+    out = depthwise_conv3d_by_planes(x, conv.weight, conv.bias, 1)
+    assert torch.allclose(out, reference, atol=1e-12) and torch.allclose(conv(x), reference, atol=1e-12)
+    weights = torch.randn_like(out)
+    ours = torch.autograd.grad((out * weights).sum(), (x, conv.weight, conv.bias))
+    theirs = torch.autograd.grad((reference * weights).sum(), (x, conv.weight, conv.bias))
+    assert all(torch.allclose(a, b, atol=1e-12) for a, b in zip(ours, theirs))
+    assert isinstance(SpatialSelfAttentionBlock(8, torch.nn.Conv3d).mlp_depthwise, DepthwiseConv3dByPlanes)
+    assert type(SpatialSelfAttentionBlock(8, torch.nn.Conv2d).mlp_depthwise) is torch.nn.Conv2d
