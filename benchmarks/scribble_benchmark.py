@@ -48,7 +48,8 @@ LABELS = {"nnUNetTrainer_AttenScribbleBudget": "nnU-Net ignore-label baseline (D
           "AttenScribbleTrainer_PartialDice": "AttenScribble + nnU-Net's partial Dice",
           "AttenScribbleTrainer_HalfSimilarityWindow": "AttenScribble, similarity window halved",
           "AttenScribbleTrainer_PaddingAsBackground": "AttenScribble, padding supervised as background",
-          "AttenScribbleTrainer_NnUNetPartialLoss": "AttenScribble on nnU-Net's Dice + CE (padding as background)"}
+          "AttenScribbleTrainer_NnUNetPartialLoss": "AttenScribble on nnU-Net's Dice + CE (padding as background)",
+          "AttenScribbleTrainer_SlowSimilarityAffine": "AttenScribble, similarity alpha/beta at the original's step"}
 
 
 @dataclass(frozen=True)

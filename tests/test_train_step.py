@@ -43,3 +43,16 @@ def test_degenerate_patches_give_finite_losses(trainer, case):
         assert float(result["similarity_loss"]) > 0.0 and float(result["crf_loss"]) > 0.0
     changed = sum(not torch.equal(a, b) for a, b in zip(before, trainer.network.parameters()))
     assert changed > 0  # CRF / momentum still move the network; nothing crashed
+
+
+def test_similarity_affine_gradient_scale():
+    """_SlowSimilarityAffine scales the gradient reaching alpha, beta by 0.1 (a hook set when the network is built)."""
+    plans = step_time.preset_plans("tiny-2d")
+    gradients = {}
+    for name in ("AttenScribbleTrainer", "AttenScribbleTrainer_SlowSimilarityAffine"):
+        network = step_time.make_trainer(name, plans, "tiny-2d", torch.device("cpu"), 2).network
+        affine = network.attention.similarity_affine
+        (affine * torch.tensor([2.0, -3.0])).sum().backward()
+        gradients[name] = affine.grad.clone()
+    assert torch.allclose(gradients["AttenScribbleTrainer"], torch.tensor([2.0, -3.0]))
+    assert torch.allclose(gradients["AttenScribbleTrainer_SlowSimilarityAffine"], torch.tensor([0.2, -0.3]))

@@ -3,10 +3,12 @@ from .attenscribble_trainer import AttenScribbleTrainer
 from .ablations import (AttenScribbleTrainer_HalfSimilarityWindow, AttenScribbleTrainer_NoSimilarity,
                         AttenScribbleTrainer_NnUNetPartialLoss, AttenScribbleTrainer_PaddingAsBackground,
                         AttenScribbleTrainer_PartialCE,
-                        AttenScribbleTrainer_PartialCE_CRF, AttenScribbleTrainer_PartialDice)
+                        AttenScribbleTrainer_PartialCE_CRF, AttenScribbleTrainer_PartialDice,
+                        AttenScribbleTrainer_SlowSimilarityAffine)
 from .budget import nnUNetTrainer_AttenScribbleBudget
 
 __all__ = ["AttenScribbleTrainer", "AttenScribbleTrainer_PartialCE", "AttenScribbleTrainer_PartialCE_CRF",
            "AttenScribbleTrainer_NoSimilarity", "AttenScribbleTrainer_PartialDice",
            "AttenScribbleTrainer_HalfSimilarityWindow", "AttenScribbleTrainer_PaddingAsBackground",
-           "AttenScribbleTrainer_NnUNetPartialLoss", "nnUNetTrainer_AttenScribbleBudget"]
+           "AttenScribbleTrainer_NnUNetPartialLoss", "AttenScribbleTrainer_SlowSimilarityAffine",
+           "nnUNetTrainer_AttenScribbleBudget"]

@@ -43,3 +43,10 @@ class AttenScribbleTrainer_NnUNetPartialLoss(AttenScribbleTrainer):
     (the ignore-label baseline's loss), plus the attention block, masked CRF and similarity terms."""
     partial_dice_weight = 1.0
     unannotated_padding = False
+
+
+class AttenScribbleTrainer_SlowSimilarityAffine(AttenScribbleTrainer):
+    """Full model with the gradient of the similarity head's alpha, beta scaled by 0.1: under nnU-Net's SGD
+    (momentum 0.99) that restores the original's effective step for them (momentum 0.9), so the kernel does not
+    saturate within the first epochs."""
+    similarity_affine_gradient_scale = 0.1

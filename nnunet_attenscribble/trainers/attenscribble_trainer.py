@@ -41,6 +41,8 @@ class AttenScribbleTrainer(EnvironmentBudgetMixin, nnUNetTrainer):
     similarity_weight = 0.1
     similarity_sigma = 6.0          # tokens of a stride-4 grid (the original's), whatever stage the block is at
     similarity_radius = 5
+    similarity_affine_gradient_scale = 1.0  # < 1 slows alpha, beta (nnU-Net's momentum 0.99 gives them 10x the
+                                            # original's effective step at momentum 0.9)
     max_window_size = 125           # voxels per window: 11x11 in 2D, 5x5x5 for isotropic 3D
     # data
     unannotated_padding = True      # out-of-image voxels get the ignore label instead of background
@@ -52,8 +54,13 @@ class AttenScribbleTrainer(EnvironmentBudgetMixin, nnUNetTrainer):
                                                            num_output_channels, enable_deep_supervision)
         if not cls.use_attention:
             return network
-        return add_attention_block(network, configuration_manager.patch_size, cls.attention_stage,
-                                   cls.attention_max_tokens, similarity_head=cls.similarity_weight > 0)
+        network = add_attention_block(network, configuration_manager.patch_size, cls.attention_stage,
+                                      cls.attention_max_tokens, similarity_head=cls.similarity_weight > 0)
+        affine = network.attention.similarity_affine
+        if affine is not None and cls.similarity_affine_gradient_scale != 1.0:
+            scale = cls.similarity_affine_gradient_scale
+            affine.register_hook(lambda gradient: gradient * scale)
+        return network
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
