@@ -1,7 +1,7 @@
 """Scribble benchmark on real data: every trainer on identical plans, data and iteration budget.
 
     python benchmarks/scribble_benchmark.py --profile cpu            # 2 cores: ~5 min per ACDC, ~14 per hippocampus run
-    python benchmarks/scribble_benchmark.py --profile gpu --datasets acdc --parallel 5   # nnU-Net's own plans, one GPU
+    python benchmarks/scribble_benchmark.py --profile gpu --datasets acdc --parallel 5   # H100: ~7 min in all
     (on a lent GPU machine with no package registry: benchmarks/device/prepare.sh here, then gpu_profile.sh there)
     python benchmarks/scribble_benchmark.py --profile smoke          # tiny, for the tests
 
