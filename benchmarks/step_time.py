@@ -149,6 +149,8 @@ def measure_loss_terms(trainer, batch, device, repeats: int) -> dict:
     attention = output[1:] if isinstance(output, tuple) else None
     results = {}
     for term, other in (("crf", "similarity"), ("similarity", "crf")):
+        if getattr(trainer.regularizers, term).weight == 0:
+            continue
         alone = copy.copy(trainer.regularizers)  # the other term's weight 0: it is not computed at all
         setattr(alone, other, dataclasses.replace(getattr(alone, other), weight=0.0))
 

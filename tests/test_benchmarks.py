@@ -14,7 +14,8 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 def test_step_time_benchmark_tiny(tmp_path):
     output = tmp_path / "step.json"
     result = subprocess.run([sys.executable, str(REPOSITORY / "benchmarks" / "step_time.py"), "--preset", "tiny-2d",
-                             "--steps", "2", "--warmup", "1", "--json", str(output)], capture_output=True, text=True)
+                             "--steps", "2", "--warmup", "1", "--json", str(output),
+                             "--trainers", "nnUNetTrainer", "AttenScribbleTrainer_WithSimilarity"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(output.read_text())
     assert report["attention_stage"] == 2
@@ -31,16 +32,16 @@ def test_scribble_benchmark_smoke(tmp_path):
     data.mkdir()
     (data / "acdc-scribble").symlink_to(ACDC)
     command = [sys.executable, str(REPOSITORY / "benchmarks" / "scribble_benchmark.py"), "--profile", "smoke",
-               "--datasets", "acdc", "--trainers", "AttenScribbleTrainer", "dense_long", "--work-dir", str(tmp_path),
+               "--datasets", "acdc", "--trainers", "AttenScribbleTrainer_WithSimilarity", "dense_long", "--work-dir", str(tmp_path),
                "--data-dir", str(data), "--parallel", "2"]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
     report = json.loads((tmp_path / "report.json").read_text())
     results = report["datasets"]["acdc"]["results"]
-    assert list(results) == ["AttenScribbleTrainer", "dense_long"]  # in the order asked, though run at once
+    assert list(results) == ["AttenScribbleTrainer_WithSimilarity", "dense_long"]  # in the order asked, though run at once
     assert set(results["dense_long"][0]["per_class"]) == {"RV", "MYO", "LV"}
-    assert results["dense_long"][0]["iterations"] == 3 * results["AttenScribbleTrainer"][0]["iterations"]
-    assert "| AttenScribble (full) |" in result.stdout and (tmp_path / "dice.png").is_file()
+    assert results["dense_long"][0]["iterations"] == 3 * results["AttenScribbleTrainer_WithSimilarity"][0]["iterations"]
+    assert "| + similarity loss (the paper's full objective) |" in result.stdout and (tmp_path / "dice.png").is_file()
     # resumable: a second run reuses every finished step
     again = subprocess.run(command, capture_output=True, text=True)
     assert again.returncode == 0 and "training" not in again.stdout

@@ -49,19 +49,21 @@ def _predict_and_check(root, configuration, trainer):
         assert set(np.unique(array)) <= {0, 1, 2}  # classes only, never the ignore value
 
 
-@pytest.mark.parametrize("configuration", ["2d", "3d_fullres"])
-def test_train_and_predict(nnunet_root, configuration):
+@pytest.mark.parametrize("configuration, trainer", [("2d", "AttenScribbleTrainer"),
+                                                    ("3d_fullres", "AttenScribbleTrainer_WithSimilarity")])
+def test_train_and_predict(nnunet_root, configuration, trainer):
     name, identifier, _, _ = DATASETS[configuration]
-    result = _train(nnunet_root, identifier, configuration, "AttenScribbleTrainer")
-    fold = nnunet_root / "results" / name / f"AttenScribbleTrainer__nnUNetPlans__{configuration}" / "fold_0"
+    result = _train(nnunet_root, identifier, configuration, trainer)
+    fold = nnunet_root / "results" / name / f"{trainer}__nnUNetPlans__{configuration}" / "fold_0"
     assert (fold / "checkpoint_final.pth").is_file()
     log = next(fold.glob("training_log_*.txt")).read_text()
     assert "attention after encoder stage 2" in log
     terms = [line for line in log.splitlines() if "loss terms:" in line]
-    assert len(terms) == 2 and "crf" in terms[0] and "similarity" in terms[0]
+    assert len(terms) == 2 and "crf" in terms[0]
+    assert ("similarity" in terms[0]) == (trainer == "AttenScribbleTrainer_WithSimilarity")
     assert "nan" not in log.lower().replace("nnunet", "")
-    assert (fold / "validation").is_dir() and "Trainer 'AttenScribbleTrainer'" in result.stdout
-    _predict_and_check(nnunet_root, configuration, "AttenScribbleTrainer")
+    assert (fold / "validation").is_dir() and f"Trainer '{trainer}'" in result.stdout
+    _predict_and_check(nnunet_root, configuration, trainer)
 
 
 def test_resume_and_validation_only(nnunet_root):

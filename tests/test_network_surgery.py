@@ -5,8 +5,8 @@ import torch
 from nnunet_attenscribble.attention_block import DepthwiseConv3dByPlanes, SpatialSelfAttentionBlock, \
     depthwise_conv3d_by_planes
 from nnunet_attenscribble.network_surgery import AttentionUNet, default_attention_stage
-from nnunet_attenscribble.trainers import AttenScribbleTrainer, AttenScribbleTrainer_NoSimilarity, \
-    AttenScribbleTrainer_PartialCE
+from nnunet_attenscribble.trainers import AttenScribbleTrainer, AttenScribbleTrainer_PartialCE, \
+    AttenScribbleTrainer_WithSimilarity
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 from plans_helpers import CASES, configuration
@@ -39,7 +39,7 @@ def test_outputs_unchanged_and_block_present(case):
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_training_output_and_gradients_reach_block(case):
-    wrapped, patch = _build(AttenScribbleTrainer, case)
+    wrapped, patch = _build(AttenScribbleTrainer_WithSimilarity, case)
     wrapped.train()
     segmentation, query, key, affine = wrapped(torch.randn(2, 1, *patch))
     assert isinstance(segmentation, list) and segmentation[0].shape == (2, 3, *patch)
@@ -59,7 +59,7 @@ def test_block_output_feeds_skip_and_deeper_stages():
     assert not torch.allclose(wrapped(x), reference)
 
 
-@pytest.mark.parametrize("trainer", [AttenScribbleTrainer, AttenScribbleTrainer_NoSimilarity,
+@pytest.mark.parametrize("trainer", [AttenScribbleTrainer, AttenScribbleTrainer_WithSimilarity,
                                      AttenScribbleTrainer_PartialCE])
 def test_state_dict_round_trip_through_predictor_path(trainer):
     trained, patch = _build(trainer, "resenc-3d", deep_supervision=True, seed=1)
@@ -72,8 +72,8 @@ def test_state_dict_round_trip_through_predictor_path(trainer):
         torch.testing.assert_close(restored(x), trained(x))
 
 
-def test_no_similarity_variant_has_no_unused_parameters():
-    wrapped, patch = _build(AttenScribbleTrainer_NoSimilarity, "plain-2d")
+def test_default_without_similarity_has_no_unused_parameters():
+    wrapped, patch = _build(AttenScribbleTrainer, "plain-2d")
     wrapped.train()
     output = wrapped(torch.randn(2, 1, *patch))
     assert isinstance(output, list)  # no attention tensors returned: nothing for a loss to need
@@ -97,7 +97,7 @@ def test_default_stage_rule():
 
 def test_torch_compile_full_graph_matches_eager():
     """nnU-Net compiles the network on CUDA by default: the wrapper must compile without graph breaks."""
-    wrapped, patch = _build(AttenScribbleTrainer, "plain-2d")
+    wrapped, patch = _build(AttenScribbleTrainer_WithSimilarity, "plain-2d")
     wrapped.train()
     x = torch.randn(2, 1, *patch)
     eager = wrapped(x)

@@ -12,7 +12,7 @@ import step_time  # noqa: E402  (builds real trainers without nnU-Net's data fol
 @pytest.fixture(scope="module")
 def trainer():
     plans = step_time.preset_plans("tiny-2d")
-    return step_time.make_trainer("AttenScribbleTrainer", plans, "tiny-2d", torch.device("cpu"), 2)
+    return step_time.make_trainer("AttenScribbleTrainer_WithSimilarity", plans, "tiny-2d", torch.device("cpu"), 2)
 
 
 def _batch(trainer, fill):
@@ -49,10 +49,10 @@ def test_similarity_affine_gradient_scale():
     """_SlowSimilarityAffine scales the gradient reaching alpha, beta by 0.1 (a hook set when the network is built)."""
     plans = step_time.preset_plans("tiny-2d")
     gradients = {}
-    for name in ("AttenScribbleTrainer", "AttenScribbleTrainer_SlowSimilarityAffine"):
+    for name in ("AttenScribbleTrainer_WithSimilarity", "AttenScribbleTrainer_SlowSimilarityAffine"):
         network = step_time.make_trainer(name, plans, "tiny-2d", torch.device("cpu"), 2).network
         affine = network.attention.similarity_affine
         (affine * torch.tensor([2.0, -3.0])).sum().backward()
         gradients[name] = affine.grad.clone()
-    assert torch.allclose(gradients["AttenScribbleTrainer"], torch.tensor([2.0, -3.0]))
+    assert torch.allclose(gradients["AttenScribbleTrainer_WithSimilarity"], torch.tensor([2.0, -3.0]))
     assert torch.allclose(gradients["AttenScribbleTrainer_SlowSimilarityAffine"], torch.tensor([0.2, -0.3]))

@@ -4,11 +4,11 @@ from .ablations import (AttenScribbleTrainer_HalfSimilarityWindow, AttenScribble
                         AttenScribbleTrainer_NnUNetPartialLoss, AttenScribbleTrainer_PaddingAsBackground,
                         AttenScribbleTrainer_PartialCE,
                         AttenScribbleTrainer_PartialCE_CRF, AttenScribbleTrainer_PartialDice,
-                        AttenScribbleTrainer_SlowSimilarityAffine)
+                        AttenScribbleTrainer_SlowSimilarityAffine, AttenScribbleTrainer_WithSimilarity)
 from .budget import nnUNetTrainer_AttenScribbleBudget
 
 __all__ = ["AttenScribbleTrainer", "AttenScribbleTrainer_PartialCE", "AttenScribbleTrainer_PartialCE_CRF",
-           "AttenScribbleTrainer_NoSimilarity", "AttenScribbleTrainer_PartialDice",
+           "AttenScribbleTrainer_NoSimilarity", "AttenScribbleTrainer_WithSimilarity", "AttenScribbleTrainer_PartialDice",
            "AttenScribbleTrainer_HalfSimilarityWindow", "AttenScribbleTrainer_PaddingAsBackground",
            "AttenScribbleTrainer_NnUNetPartialLoss", "AttenScribbleTrainer_SlowSimilarityAffine",
            "nnUNetTrainer_AttenScribbleBudget"]

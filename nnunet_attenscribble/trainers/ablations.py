@@ -1,4 +1,4 @@
-"""Ablation variants of AttenScribbleTrainer: each switches components off through class attributes."""
+"""Variants of AttenScribbleTrainer: each changes components through class attributes."""
 from .attenscribble_trainer import AttenScribbleTrainer
 
 
@@ -16,37 +16,43 @@ class AttenScribbleTrainer_PartialCE_CRF(AttenScribbleTrainer):
 
 
 class AttenScribbleTrainer_NoSimilarity(AttenScribbleTrainer):
-    """Attention block + partial CE + masked CRF, without the attentive similarity loss."""
+    """Attention block + partial CE + masked CRF: the default since the benchmark's third session, kept under this
+    name so that models trained with it still predict."""
     similarity_weight = 0.0
 
 
-class AttenScribbleTrainer_PartialDice(AttenScribbleTrainer):
-    """Full model plus nnU-Net's masked Dice on scribbled voxels (the partial-Dice decision, measured)."""
+class AttenScribbleTrainer_WithSimilarity(AttenScribbleTrainer):
+    """The paper's full objective: the default plus the attentive similarity loss (weight 0.1)."""
+    similarity_weight = 0.1
+
+
+class AttenScribbleTrainer_PartialDice(AttenScribbleTrainer_WithSimilarity):
+    """Full objective plus nnU-Net's masked Dice on scribbled voxels (the partial-Dice decision, measured)."""
     partial_dice_weight = 1.0
 
 
-class AttenScribbleTrainer_HalfSimilarityWindow(AttenScribbleTrainer):
+class AttenScribbleTrainer_HalfSimilarityWindow(AttenScribbleTrainer_WithSimilarity):
     """Similarity window radius and sigma halved: on a plan at half the original's resolution (the benchmark's
     cpu profile) this restores the original's physical window extent."""
     similarity_radius = 2
     similarity_sigma = 3.0
 
 
-class AttenScribbleTrainer_PaddingAsBackground(AttenScribbleTrainer):
-    """Full model with nnU-Net's padding rule: voxels outside the image (and outside nnU-Net's nonzero crop) are
+class AttenScribbleTrainer_PaddingAsBackground(AttenScribbleTrainer_WithSimilarity):
+    """Full objective with nnU-Net's padding rule: voxels outside the image (and outside nnU-Net's nonzero crop) are
     supervised as background, as the ignore-label baseline's are."""
     unannotated_padding = False
 
 
-class AttenScribbleTrainer_NnUNetPartialLoss(AttenScribbleTrainer):
-    """Full model on nnU-Net's own partial loss: Dice + CE on scribbles with padding supervised as background
+class AttenScribbleTrainer_NnUNetPartialLoss(AttenScribbleTrainer_WithSimilarity):
+    """Full objective on nnU-Net's own partial loss: Dice + CE on scribbles with padding supervised as background
     (the ignore-label baseline's loss), plus the attention block, masked CRF and similarity terms."""
     partial_dice_weight = 1.0
     unannotated_padding = False
 
 
-class AttenScribbleTrainer_SlowSimilarityAffine(AttenScribbleTrainer):
-    """Full model with the gradient of the similarity head's alpha, beta scaled by 0.1: under nnU-Net's SGD
+class AttenScribbleTrainer_SlowSimilarityAffine(AttenScribbleTrainer_WithSimilarity):
+    """Full objective with the gradient of the similarity head's alpha, beta scaled by 0.1: under nnU-Net's SGD
     (momentum 0.99) that restores the original's effective step for them (momentum 0.9), so the kernel does not
     saturate within the first epochs."""
     similarity_affine_gradient_scale = 0.1
