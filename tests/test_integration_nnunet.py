@@ -94,7 +94,7 @@ def test_ablation_without_attention_and_budget_baseline(nnunet_root):
 def test_python_predictor_api_finds_trainer(nnunet_root):
     """nnUNetPredictor looks the class up by the name in the checkpoint, in a fresh interpreter."""
     name, _, shape, _ = DATASETS["3d_fullres"]
-    model = nnunet_root / "results" / name / "AttenScribbleTrainer__nnUNetPlans__3d_fullres"
+    model = nnunet_root / "results" / name / "AttenScribbleTrainer_WithSimilarity__nnUNetPlans__3d_fullres"
     if not (model / "fold_0" / "checkpoint_final.pth").is_file():
         pytest.skip("needs the 3d_fullres model of test_train_and_predict")
     script = (
