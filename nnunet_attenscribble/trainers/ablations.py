@@ -6,13 +6,11 @@ class AttenScribbleTrainer_PartialCE(AttenScribbleTrainer):
     """Partial cross-entropy only: no attention block, no CRF, no similarity loss."""
     use_attention = False
     crf_weight = 0.0
-    similarity_weight = 0.0
 
 
 class AttenScribbleTrainer_PartialCE_CRF(AttenScribbleTrainer):
     """Partial cross-entropy + masked gated CRF; no attention block."""
     use_attention = False
-    similarity_weight = 0.0
 
 
 class AttenScribbleTrainer_NoSimilarity(AttenScribbleTrainer):
