@@ -359,7 +359,7 @@ def plot_report(report: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
-    datasets = report["datasets"]
+    datasets = {kind: data for kind, data in report["datasets"].items() if data["results"]}
     figure, axes = plt.subplots(1, len(datasets), figsize=(6.5 * len(datasets), 4.2), squeeze=False)
     for axis, (kind, data) in zip(axes[0], datasets.items()):
         tags = list(data["results"])
@@ -381,6 +381,8 @@ def format_report(report: dict) -> str:
     import numpy as np
     lines = []
     for kind, data in report["datasets"].items():
+        if not data["results"]:
+            continue
         classes = list(next(iter(data["results"].values()))[0]["per_class"])
         lines.append(f"\n{kind} ({data['configuration']}, {data['iterations']} iterations)")
         header = "| trainer | " + " | ".join(f"Dice {c}" for c in classes) + " | mean Dice | mean HD95 (mm) |"
