@@ -35,10 +35,9 @@ class _WindowedPottsEnergy(torch.autograd.Function):
     def forward(ctx, probs, image, centre_weight, offsets, sigma_xy, sigma_intensity):
         message = torch.zeros_like(probs)
         scaled_image = image * (1.0 / (math.sqrt(2.0) * sigma_intensity))
-        weight = centre_weight.unsqueeze(1)
         total_weight = torch.zeros((), dtype=torch.float64, device=probs.device)
         for centre, neighbour, distance_sq in iterate_pairs(probs.shape[2:], offsets):
-            kernel = _pair_kernel(scaled_image, weight, centre, neighbour)
+            kernel = _pair_kernel(scaled_image, centre_weight, centre, neighbour)
             spatial = math.exp(-distance_sq / (2.0 * sigma_xy ** 2))
             total_weight += spatial * kernel.sum(dtype=torch.float64)
             message[centre].addcmul_(kernel, probs[neighbour], value=spatial)
@@ -61,7 +60,7 @@ def masked_gated_crf_loss(probs: torch.Tensor, image: torch.Tensor, unannotated:
     refers to; unannotated: (B, *S) bool, True where the voxel carries no scribble; offsets: from
     `windows.window_offsets`. Normalised by the number of unannotated voxels in the batch (at least 1)."""
     probs = at_least_float32(probs)
-    weight = unannotated.to(probs.dtype)
+    weight = unannotated.unsqueeze(1).to(probs.dtype)  # (B, 1, *S), broadcasting over classes
     energy = _WindowedPottsEnergy.apply(probs, at_least_float32(image), weight, half_window(offsets), sigma_xy,
                                         sigma_intensity)
     return energy / weight.sum().clamp_min(1.0)
