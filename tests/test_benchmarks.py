@@ -39,6 +39,7 @@ def test_scribble_benchmark_smoke(tmp_path):
     report = json.loads((tmp_path / "report.json").read_text())
     results = report["datasets"]["acdc"]["results"]
     assert list(results) == ["AttenScribbleTrainer_WithSimilarity", "dense_long"]  # in the order asked, though run at once
+    assert all(str(link.readlink()).startswith(str(data.resolve())) for link in (tmp_path / "acdc_h5").iterdir())
     assert set(results["dense_long"][0]["per_class"]) == {"RV", "MYO", "LV"}
     assert results["dense_long"][0]["iterations"] == 3 * results["AttenScribbleTrainer_WithSimilarity"][0]["iterations"]
     assert "| + similarity loss (the paper's full objective) |" in result.stdout and (tmp_path / "dice.png").is_file()
