@@ -57,3 +57,17 @@ def similarity_loss_reference(query, key, probs, affine, sample_weight, radii, s
     disagreement = 1 - y @ y.transpose(1, 2)
     per_sample = (kernel * gate * disagreement).sum(dim=(1, 2))
     return (sample_weight * per_sample).sum() / (batch * n)
+
+
+def class_balanced_partial_ce_reference(logits, target, ignore_index):
+    """Per class present among the scribbled voxels: mean of -log softmax at its voxels, one voxel at a time;
+    then the mean over those classes."""
+    per_class = {}
+    log_probs = torch.log_softmax(logits, dim=1)
+    for position in itertools.product(*(range(s) for s in target.shape)):
+        label = int(target[position])
+        if label == ignore_index:
+            continue
+        batch, *spatial = position
+        per_class.setdefault(label, []).append(-log_probs[(batch, label, *spatial)])
+    return sum(sum(values) / len(values) for values in per_class.values()) / len(per_class)

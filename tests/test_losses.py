@@ -9,7 +9,9 @@ from nnunet_attenscribble.similarity_loss import (attentive_similarity_loss, win
                                                   window_tables)
 from nnunet_attenscribble.windows import window_offsets, window_radii
 
-from reference import crf_loss_reference, similarity_loss_reference
+from nnunet_attenscribble.partial_ce import ClassBalancedPartialCrossEntropy
+
+from reference import class_balanced_partial_ce_reference, crf_loss_reference, similarity_loss_reference
 
 
 
@@ -204,3 +206,23 @@ def test_regularizers_promote_autocast_outputs_to_float32(dtype):
     for name in ("crf", "similarity"):
         assert half[name].dtype == torch.float32 and torch.isfinite(half[name])
         assert half[name].item() == pytest.approx(full[name].item(), rel=2e-2)
+
+
+def test_class_balanced_partial_ce_matches_reference_value_and_gradient():
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 4, 5, 6, generator=generator, requires_grad=True)
+    target = torch.full((2, 1, 5, 6), 4.0)
+    target[0, 0, 1, :] = 0           # background scribbled 6x as often as class 2, class 1 once, class 3 never
+    target[1, 0, :, 0] = 0
+    target[1, 0, 2, 3:5] = 2
+    target[0, 0, 4, 5] = 1
+    loss = ClassBalancedPartialCrossEntropy(ignore_index=4)(logits, target)
+    reference = class_balanced_partial_ce_reference(logits, target[:, 0], 4)
+    torch.testing.assert_close(loss, reference)
+    gradient, = torch.autograd.grad(loss, logits)
+    expected, = torch.autograd.grad(reference, logits)
+    torch.testing.assert_close(gradient, expected)
+    assert torch.all(gradient.abs().sum(1)[target[:, 0] == 4] == 0)  # unannotated voxels get no gradient
+    balanced = ClassBalancedPartialCrossEntropy(ignore_index=4)
+    assert balanced(logits, torch.full_like(target, 4.0)) == 0  # nothing scribbled at a scale: zero
+

@@ -56,3 +56,26 @@ def test_similarity_affine_gradient_scale():
         gradients[name] = affine.grad.clone()
     assert torch.allclose(gradients["AttenScribbleTrainer_WithSimilarity"], torch.tensor([2.0, -3.0]))
     assert torch.allclose(gradients["AttenScribbleTrainer_SlowSimilarityAffine"], torch.tensor([0.2, -0.3]))
+
+
+def test_class_balanced_trainer_loss_is_the_balanced_ce_at_every_scale():
+    """_ClassBalancedCE swaps nnU-Net's CE inside its deep-supervision loss; the default keeps nnU-Net's."""
+    from reference import class_balanced_partial_ce_reference
+
+    from nnunet_attenscribble.objective import split_network_output
+    plans = step_time.preset_plans("tiny-2d")
+    losses = {}
+    for name in ("AttenScribbleTrainer", "AttenScribbleTrainer_ClassBalancedCE"):
+        trainer = step_time.make_trainer(name, plans, "tiny-2d", torch.device("cpu"), 2)
+        torch.manual_seed(0)
+        batch = step_time.make_batch(trainer, 2, torch.device("cpu"))
+        for target in batch["target"]:  # background scribbled generously: where the two losses differ
+            target[..., : target.shape[-2] // 2, :] = 0
+        with torch.no_grad():
+            outputs, _ = split_network_output(trainer.network(batch["data"]))
+            losses[name] = float(trainer.loss(outputs, batch["target"]))
+            weights = trainer.loss.weight_factors
+            expected = sum(w * class_balanced_partial_ce_reference(o, t[:, 0], step_time.NUM_CLASSES)
+                           for w, o, t in zip(weights, outputs, batch["target"]) if w)
+    assert losses["AttenScribbleTrainer_ClassBalancedCE"] == pytest.approx(float(expected), rel=1e-4)
+    assert losses["AttenScribbleTrainer"] != pytest.approx(float(expected), rel=1e-2)

@@ -54,3 +54,9 @@ class AttenScribbleTrainer_SlowSimilarityAffine(AttenScribbleTrainer_WithSimilar
     (momentum 0.99) that restores the original's effective step for them (momentum 0.9), so the kernel does not
     saturate within the first epochs."""
     similarity_affine_gradient_scale = 0.1
+
+
+class AttenScribbleTrainer_ClassBalancedCE(AttenScribbleTrainer):
+    """The default with class-balanced partial CE: every scribbled class of a batch weighs the same, whatever its
+    voxel count (for scribbles with generous background, e.g. `attenscribble --background-beyond`)."""
+    class_balanced_partial_ce = True

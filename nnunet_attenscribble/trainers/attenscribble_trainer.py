@@ -17,6 +17,7 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.helpers import dummy_context
 
 from nnunet_attenscribble.network_surgery import add_attention_block, token_grid_spacing
+from nnunet_attenscribble.partial_ce import ClassBalancedPartialCrossEntropy
 from nnunet_attenscribble.objective import PairwiseTerm, ScribbleRegularizers, split_network_output
 from nnunet_attenscribble.trainers.budget import EnvironmentBudgetMixin
 from nnunet_attenscribble.trainers.padding import padding_as_unannotated
@@ -36,6 +37,7 @@ class AttenScribbleTrainer(EnvironmentBudgetMixin, nnUNetTrainer):
     attention_max_tokens = 2048     # global attention costs ~N^2 d: 3584 tokens at stride 4 doubled a 2d step
     # objective
     partial_dice_weight = 0.0       # nnU-Net's masked Dice on scribbled voxels; the original has none
+    class_balanced_partial_ce = False  # each scribbled class weighs the same (for generous background strokes)
     crf_weight = 0.1
     crf_sigma_xy = 6.0              # finest in-plane voxels
     crf_sigma_intensity = 0.1       # on patches rescaled to [0, 1] (99th percentile clip)
@@ -115,10 +117,13 @@ class AttenScribbleTrainer(EnvironmentBudgetMixin, nnUNetTrainer):
         return network._orig_mod if isinstance(network, OptimizedModule) else network
 
     def _build_loss(self):
-        """nnU-Net's ignore-label CE (+ masked Dice) with deep supervision; the Dice weight is a knob."""
+        """nnU-Net's ignore-label CE (+ masked Dice) with deep supervision; the Dice weight and class balancing of
+        the CE are knobs."""
         loss = super()._build_loss()
         inner = loss.loss if isinstance(loss, DeepSupervisionWrapper) else loss
         inner.weight_dice = self.partial_dice_weight
+        if self.class_balanced_partial_ce:
+            inner.ce = ClassBalancedPartialCrossEntropy(self.label_manager.ignore_label)
         return loss
 
     def train_step(self, batch: dict) -> dict:
