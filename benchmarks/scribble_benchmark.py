@@ -52,7 +52,8 @@ LABELS = {"nnUNetTrainer_AttenScribbleBudget": "nnU-Net ignore-label baseline (D
           "AttenScribbleTrainer_PaddingAsBackground": "AttenScribble, padding supervised as background",
           "AttenScribbleTrainer_NnUNetPartialLoss": "AttenScribble on nnU-Net's Dice + CE (padding as background)",
           "AttenScribbleTrainer_SlowSimilarityAffine": "AttenScribble, similarity alpha/beta at the original's step",
-          "AttenScribbleTrainer_ClassBalancedCE": "AttenScribble, class-balanced partial CE"}
+          "AttenScribbleTrainer_BalancedPaddingBackground": "AttenScribble, class-balanced CE, padding as background",
+          "AttenScribbleTrainer_NoCRFRampUp": "+ attention block, CRF at full weight from the start (v0.2 default)"}
 
 
 @dataclass(frozen=True)
@@ -231,57 +232,28 @@ def link_subset(source: Path, folder: Path, keep) -> Path:
 
 
 def build_dataset_once(work: Path, name: str, make_arguments) -> Path:
-    """nnUNet_raw/<name>, made by the `attenscribble` arguments that make_arguments() returns, unless it exists.
-    Another dataset under the same number (e.g. another background margin) is an error: nnU-Net could not tell
-    them apart."""
+    """nnUNet_raw/<name>, made by the `attenscribble` arguments that make_arguments() returns, unless it exists."""
     raw = work / "nnUNet_raw"
     dataset = raw / name
-    clashing = [p.name for p in raw.glob(name.split("_")[0] + "_*") if p.name != name] if raw.is_dir() else []
-    if clashing:
-        raise RuntimeError(f"{raw} already holds {clashing[0]} under the number of {name}: use another --work-dir")
     if not dataset.exists() and attenscribble(make_arguments() + ["--dataset", name, "--raw-dir", str(raw)]):
         raise RuntimeError(f"building {name} failed")
     return dataset
 
 
-@dataclass(frozen=True)
-class BackgroundRule:
-    """`attenscribble --background-beyond` settings applied to a dataset's scribbles (none: margin None)."""
-    margin_mm: float = None
-    width_mm: float = None
-
-    def arguments(self) -> list:
-        if self.margin_mm is None:
-            return []
-        return ["--background-beyond", str(self.margin_mm)] + \
-            ([] if self.width_mm is None else ["--background-beyond-width", str(self.width_mm)])
-
-    def suffix(self) -> str:
-        """'' or e.g. 'Bg40mm' / 'Bg40mmW5': part of the dataset name and of the report's dataset key."""
-        if self.margin_mm is None:
-            return ""
-        text = f"Bg{self.margin_mm:g}mm" + ("" if self.width_mm is None else f"W{self.width_mm:g}")
-        return text.replace(".", "p")
-
-    def dataset_number(self, number: int) -> int:
-        return number if self.margin_mm is None else number + 2
-
-
-def prepare_acdc(work: Path, data: Path, profile: Profile, rule: BackgroundRule) -> Path:
+def prepare_acdc(work: Path, data: Path, profile: Profile) -> Path:
     def arguments():
         from nnunet_attenscribble.scribble_tools.pairing import group_number, parse_id_ranges
         keep = parse_id_ranges(profile.acdc_train_ids) | parse_id_ranges(profile.acdc_test_ids)
         selected = link_subset(data / "acdc-scribble" / "volumes", work / "acdc_h5",
                                lambda name: name.endswith(".h5") and group_number(name) in keep)
         return ["convert", "wsl4mis", "--h5-dir", str(selected), "--reference-dir",
-                str(data / "acdc-scribble" / "scribbles-nifti"), "--test-ids", profile.acdc_test_ids,
-                *rule.arguments()]
-    return build_dataset_once(work, f"Dataset{rule.dataset_number(801)}_ACDCScribble{rule.suffix()}", arguments)
+                str(data / "acdc-scribble" / "scribbles-nifti"), "--test-ids", profile.acdc_test_ids]
+    return build_dataset_once(work, "Dataset801_ACDCScribble", arguments)
 
 
-def prepare_hippocampus(work: Path, data: Path, profile: Profile, rule: BackgroundRule) -> Path:
-    return build_dataset_once(work, f"Dataset{rule.dataset_number(802)}_HippocampusSimScribble{rule.suffix()}",
-                              lambda: hippocampus_arguments(work, data, profile) + rule.arguments())
+def prepare_hippocampus(work: Path, data: Path, profile: Profile) -> Path:
+    return build_dataset_once(work, "Dataset802_HippocampusSimScribble",
+                              lambda: hippocampus_arguments(work, data, profile))
 
 
 def hippocampus_arguments(work: Path, data: Path, profile: Profile) -> list:
@@ -297,20 +269,20 @@ def hippocampus_arguments(work: Path, data: Path, profile: Profile) -> list:
 
 
 def run_dataset(kind: str, work: Path, data: Path, profile_name: str, profile: Profile, env: dict, trainers, seeds,
-                parallel: int, rule: BackgroundRule) -> dict:
-    """Every (trainer, seed) of one dataset; dense-label runs are shared by all background rules of a dataset."""
+                parallel: int) -> dict:
+    """Every (trainer, seed) of one dataset; the dense-label dataset is made only when a dense run is asked for."""
     if kind == "acdc":
-        scribbles = prepare_acdc(work, data, profile, rule)
-        dense_id, dense_name, base, iterations = 811, "Dataset811_ACDCDense", "2d", profile.acdc_iterations
+        scribbles = prepare_acdc(work, data, profile)
+        scribble_id, dense_id, dense_name, base = 801, 811, "Dataset811_ACDCDense", "2d"
+        iterations = profile.acdc_iterations
         spacing_factor = profile.acdc_spacing_factor
     else:
-        scribbles = prepare_hippocampus(work, data, profile, rule)
-        dense_id, dense_name, base, iterations = 812, "Dataset812_HippocampusSimDense", "3d_fullres", \
-            profile.hippocampus_iterations
+        scribbles = prepare_hippocampus(work, data, profile)
+        scribble_id, dense_id, dense_name, base = 802, 812, "Dataset812_HippocampusSimDense", "3d_fullres"
+        iterations = profile.hippocampus_iterations
         spacing_factor = profile.hippocampus_spacing_factor
-    scribble_id = int(scribbles.name[len("Dataset"):][:3])
     log_file = work / "preprocessing.log"
-    log(f"{scribbles.name}: planning and preprocessing")
+    log(f"{kind}: planning and preprocessing")
     configuration = plan_and_preprocess(scribble_id, scribbles.name, base, profile_name, profile, spacing_factor,
                                         env, log_file)
     write_single_split(scribbles.name, env)
@@ -320,17 +292,16 @@ def run_dataset(kind: str, work: Path, data: Path, profile_name: str, profile: P
                             reference_plans=Path(env["nnUNet_preprocessed"]) / scribbles.name / "nnUNetPlans.json")
         write_single_split(dense_name, env)
     classes = class_names_from_dataset_json(scribbles / "dataset.json")
-    key = f"{kind}_{rule.suffix()}" if rule.suffix() else kind
-    jobs = [(DENSE_TRAINER, dense_id, dense_name, t, iterations * DENSE_TAGS[t], kind) if t in DENSE_TAGS
-            else (t, scribble_id, scribbles.name, t, iterations, key) for t in trainers]
+    jobs = [(DENSE_TRAINER, dense_id, dense_name, t, iterations * DENSE_TAGS[t]) if t in DENSE_TAGS
+            else (t, scribble_id, scribbles.name, t, iterations) for t in trainers]
     jobs = [(*job, seed) for job in jobs for seed in seeds]
 
     def run_job(job) -> dict:
-        trainer, dataset_id, dataset_name, tag, budget, folder, seed = job
+        trainer, dataset_id, dataset_name, tag, budget, seed = job
         summary = train_predict_evaluate(trainer, dataset_id, dataset_name, configuration, budget,
                                          scribbles / "imagesTs", scribbles / "denseLabelsTs", classes,
-                                         work / folder, env, profile, seed, f"{folder}__{tag}")
-        log(f"{key} {tag} seed {seed}: mean Dice {summary['mean']['dice']:.4f}, HD95 {summary['mean']['hd95']:.2f} mm")
+                                         work / kind, env, profile, seed, f"{kind}__{tag}")
+        log(f"{kind} {tag} seed {seed}: mean Dice {summary['mean']['dice']:.4f}, HD95 {summary['mean']['hd95']:.2f} mm")
         return summary
 
     with ThreadPoolExecutor(max_workers=parallel) as pool:  # trainings are subprocesses: threads suffice
@@ -338,7 +309,7 @@ def run_dataset(kind: str, work: Path, data: Path, profile_name: str, profile: P
     results = {}
     for job, summary in zip(jobs, summaries):
         results.setdefault(job[3], []).append(summary)
-    return {"configuration": configuration, "iterations": iterations, "results": results, "key": key}
+    return {"configuration": configuration, "iterations": iterations, "results": results}
 
 
 def main(argv=None) -> int:
@@ -355,12 +326,7 @@ def main(argv=None) -> int:
                         help="folder holding acdc-scribble/ and hippocampus-msd/ (default: ../shared/data)")
     parser.add_argument("--parallel", type=int, default=1,
                         help="trainings run at once (one GPU shared; set nnUNet_n_proc_DA to cores / parallel)")
-    parser.add_argument("--background-beyond", type=float, metavar="MM",
-                        help="scribbles converted with `attenscribble ... --background-beyond MM` (a dataset of its "
-                             "own, reported as e.g. acdc_Bg40mm; dense-label runs are shared)")
-    parser.add_argument("--background-beyond-width", type=float, metavar="MM")
     args = parser.parse_args(argv)
-    rule = BackgroundRule(args.background_beyond, args.background_beyond_width)
     for kind, folder in (("acdc", "acdc-scribble"), ("hippocampus", "hippocampus-msd")):
         if kind in args.datasets and not (args.data_dir / folder).is_dir():
             print(f"benchmark: {args.data_dir / folder} is absent; it holds the real data this benchmark needs",
@@ -382,8 +348,8 @@ def main(argv=None) -> int:
     report.setdefault("commands", []).append(" ".join(sys.argv))
     for kind in args.datasets:  # merged with earlier invocations on the same work folder
         new = run_dataset(kind, work, args.data_dir.resolve(), args.profile, profile, env, args.trainers, args.seeds,
-                          args.parallel, rule)
-        merged = report["datasets"].setdefault(new.pop("key"), {"results": {}})
+                          args.parallel)
+        merged = report["datasets"].setdefault(kind, {"results": {}})
         merged.update({k: v for k, v in new.items() if k != "results"})
         merged["results"].update(new["results"])
     report_file.write_text(json.dumps(report, indent=2))

@@ -60,8 +60,9 @@ class ScribbleRegularizers:
                 f"similarity weight {self.similarity.weight} (window {similarity_size} tokens, sigma "
                 f"{self.similarity.sigma})")
 
-    def __call__(self, data: torch.Tensor, segmentation, target, attention) -> dict:
-        """Weighted terms {'crf': ..., 'similarity': ...} (only the enabled ones), as float32 scalars."""
+    def __call__(self, data: torch.Tensor, segmentation, target, attention, crf_scale: float = 1.0) -> dict:
+        """Weighted terms {'crf': ..., 'similarity': ...} (only the enabled ones), as float32 scalars; `crf_scale`
+        multiplies the CRF weight (its ramp-up)."""
         logits = segmentation[0] if isinstance(segmentation, (list, tuple)) else segmentation
         scribbles = target[0] if isinstance(target, (list, tuple)) else target
         terms = {}
@@ -69,7 +70,7 @@ class ScribbleRegularizers:
             probs = torch.softmax(at_least_float32(logits), dim=1)
             if self.crf.weight > 0:
                 unannotated = scribbles[:, 0] == self.ignore_label
-                terms["crf"] = self.crf.weight * masked_gated_crf_loss(
+                terms["crf"] = self.crf.weight * crf_scale * masked_gated_crf_loss(
                     probs, rescale_to_unit_range(data), unannotated, self.crf_offsets, self.crf.sigma,
                     self.crf_sigma_intensity)
             if self.similarity.weight > 0 and attention is not None:

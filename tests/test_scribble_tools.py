@@ -103,50 +103,6 @@ def test_existing_dataset_needs_overwrite(tmp_path, capsys):
     assert _convert_generic(root, "--overwrite") == 0
 
 
-def _brute_force_background_beyond(scribble, spacing, ignore, margin, width):
-    """Reference: each unannotated voxel's distance (mm) to every foreground scribble voxel, by enumeration."""
-    foreground = np.argwhere((scribble > 0) & (scribble != ignore)) * np.array(spacing)
-    expected = scribble.copy()
-    for index in np.argwhere(scribble == ignore):
-        nearest = np.sqrt(((foreground - index * np.array(spacing)) ** 2).sum(1)).min()
-        if nearest > margin and (width is None or nearest <= margin + width):
-            expected[tuple(index)] = 0
-    return expected
-
-
-@pytest.mark.parametrize("width", [None, 2.5])
-def test_background_beyond_matches_brute_force(width):
-    from nnunet_attenscribble.scribble_tools.background_margin import background_beyond
-    rng = np.random.default_rng(0)
-    scribble = np.full((3, 9, 11), 3, np.int16)
-    scribble[1, 4, 3:6] = 1
-    scribble[2, 2, 7] = 2
-    scribble[0, 8, 0] = 0
-    scribble.flat[rng.choice(scribble.size, 5)] = 0
-    spacing = (4.0, 1.5, 1.0)
-    result = background_beyond(scribble, spacing, 3, 5.0, width)
-    np.testing.assert_array_equal(result, _brute_force_background_beyond(scribble, spacing, 3, 5.0, width))
-    assert (result == 0).sum() > (scribble == 0).sum()
-    unscribbled = np.full_like(scribble, 3)  # no foreground scribble: nothing to measure from, left alone
-    np.testing.assert_array_equal(background_beyond(unscribbled, spacing, 3, 5.0), unscribbled)
-
-
-def test_convert_background_beyond_option(tmp_path, capsys):
-    root = _generic_layout(tmp_path)
-    assert _convert_generic(root, "--background-beyond", "6", "--test-ids", "2") == 0
-    converted = sitk.GetArrayFromImage(sitk.ReadImage(str(root / "raw" / "Dataset900_T" / "labelsTr" /
-                                                          "case00.nii.gz")))
-    painted = sitk.GetArrayFromImage(sitk.ReadImage(str(root / "scribbles" / "case00.nii.gz")))
-    plain = np.where(painted == 0, 3, painted - 1).astype(np.int16)
-    np.testing.assert_array_equal(converted, _brute_force_background_beyond(plain, (2.0, 1.0, 1.0), 3, 6.0, None))
-    capsys.readouterr()
-    assert _convert_generic(root, "--background-beyond-width", "2", "--overwrite") == 2
-    assert "--background-beyond-width needs --background-beyond" in capsys.readouterr().err
-    assert _convert_generic(root, "--background-beyond", "-1", "--overwrite") == 2
-    assert "positive margin" in capsys.readouterr().err
-    assert (root / "raw" / "Dataset900_T" / "labelsTr" / "case00.nii.gz").is_file()  # the failed runs changed nothing
-
-
 def test_wsl4mis_h5_needs_geometry_and_keys(tmp_path, capsys):
     image, label = synthetic_volume((3, 16, 16), 0)
     scribble = simulate_scribbles(label, 3, 0)

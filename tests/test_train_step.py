@@ -1,4 +1,5 @@
 """The trainer's real train_step on degenerate scribble patches: finite losses, no NaN, the graph kept."""
+import math
 import sys
 from pathlib import Path
 
@@ -7,6 +8,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import step_time  # noqa: E402  (builds real trainers without nnU-Net's data folders)
+
+from nnunet_attenscribble.objective import split_network_output  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -59,13 +62,11 @@ def test_similarity_affine_gradient_scale():
 
 
 def test_class_balanced_trainer_loss_is_the_balanced_ce_at_every_scale():
-    """_ClassBalancedCE swaps nnU-Net's CE inside its deep-supervision loss; the default keeps nnU-Net's."""
+    """_BalancedPaddingBackground swaps nnU-Net's CE inside its deep-supervision loss; the default keeps nnU-Net's."""
     from reference import class_balanced_partial_ce_reference
-
-    from nnunet_attenscribble.objective import split_network_output
     plans = step_time.preset_plans("tiny-2d")
     losses = {}
-    for name in ("AttenScribbleTrainer", "AttenScribbleTrainer_ClassBalancedCE"):
+    for name in ("AttenScribbleTrainer", "AttenScribbleTrainer_BalancedPaddingBackground"):
         trainer = step_time.make_trainer(name, plans, "tiny-2d", torch.device("cpu"), 2)
         torch.manual_seed(0)
         batch = step_time.make_batch(trainer, 2, torch.device("cpu"))
@@ -77,5 +78,27 @@ def test_class_balanced_trainer_loss_is_the_balanced_ce_at_every_scale():
             weights = trainer.loss.weight_factors
             expected = sum(w * class_balanced_partial_ce_reference(o, t[:, 0], step_time.NUM_CLASSES)
                            for w, o, t in zip(weights, outputs, batch["target"]) if w)
-    assert losses["AttenScribbleTrainer_ClassBalancedCE"] == pytest.approx(float(expected), rel=1e-4)
+    assert losses["AttenScribbleTrainer_BalancedPaddingBackground"] == pytest.approx(float(expected), rel=1e-4)
     assert losses["AttenScribbleTrainer"] != pytest.approx(float(expected), rel=1e-2)
+
+
+def test_crf_rampup_scales_the_crf_term_over_the_first_epochs():
+    """The default weighs the CRF term exp(-5 (1 - t)^2) until 20 % of the epochs, fully afterwards; _NoCRFRampUp
+    (version 0.2's default) fully from the start."""
+    plans = step_time.preset_plans("tiny-2d")
+    trainer = step_time.make_trainer("AttenScribbleTrainer", plans, "tiny-2d", torch.device("cpu"), 2)
+    trainer.num_epochs = 10
+    factors = []
+    for epoch in (0, 1, 2, 7):
+        trainer.current_epoch = epoch
+        factors.append(trainer.crf_rampup_factor())
+    assert factors == pytest.approx([math.exp(-5.0), math.exp(-1.25), 1.0, 1.0])
+    batch = step_time.make_batch(trainer, 2, torch.device("cpu"))
+    with torch.no_grad():
+        segmentation, attention = split_network_output(trainer.network(batch["data"]))
+        full = trainer.regularizers(batch["data"], segmentation, batch["target"], attention)["crf"]
+        ramped = trainer.regularizers(batch["data"], segmentation, batch["target"], attention, 0.25)["crf"]
+    assert float(ramped) == pytest.approx(0.25 * float(full))
+    unramped = step_time.make_trainer("AttenScribbleTrainer_NoCRFRampUp", plans, "tiny-2d", torch.device("cpu"), 2)
+    unramped.current_epoch = 0
+    assert unramped.crf_rampup_factor() == 1.0

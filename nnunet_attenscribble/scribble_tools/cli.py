@@ -35,25 +35,6 @@ def _add_dataset_options(parser, default_classes):
     parser.add_argument("--test-ids", help="patient/subject numbers for imagesTs, e.g. 81-100 (the first number "
                                            "in a case name; both frames of a patient go together)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
-    parser.add_argument("--background-beyond", type=float, metavar="MM",
-                        help="scribble as background every unannotated voxel farther than MM mm from all foreground "
-                             "scribbles of its case (supervises far regions no stroke covers; off by default)")
-    parser.add_argument("--background-beyond-width", type=float, metavar="MM",
-                        help="with --background-beyond: only a shell MM mm wide beyond the margin (a loose lasso)")
-
-
-def _write_dataset(args, cases, names):
-    """Optional background-beyond rule, then the raw dataset, its scribble fractions and a summary line."""
-    from .background_margin import add_background_beyond
-    from .raw_dataset import DatasetSpec, write_raw_dataset
-    spec = DatasetSpec(args.dataset, names)
-    if args.background_beyond_width is not None and args.background_beyond is None:
-        raise ScribbleToolError(None, "--background-beyond-width needs --background-beyond")
-    if args.background_beyond is not None:
-        add_background_beyond(cases, spec.ignore_value, args.background_beyond, args.background_beyond_width)
-    folder = write_raw_dataset(cases, spec, _raw_dir(args), args.overwrite)
-    _print_fractions(cases, len(names))
-    print(f"wrote {folder} ({sum(not c.test for c in cases)} training, {sum(c.test for c in cases)} test cases)")
 
 
 def _print_fractions(cases, num_classes):
@@ -72,6 +53,7 @@ def _print_fractions(cases, num_classes):
 
 def command_convert(args):
     from .convert import acdc_cases, generic_cases, wsl4mis_cases
+    from .raw_dataset import DatasetSpec, write_raw_dataset
     from .pairing import parse_id_ranges
     from .value_mapping import parse_class_map
 
@@ -85,11 +67,14 @@ def command_convert(args):
     else:
         cases = generic_cases(args.images, args.scribbles, args.dense, args.unannotated_value,
                               parse_class_map(args.class_map), len(names), test_ids)
-    _write_dataset(args, cases, names)
+    folder = write_raw_dataset(cases, DatasetSpec(args.dataset, names), _raw_dir(args), args.overwrite)
+    _print_fractions(cases, len(names))
+    print(f"wrote {folder} ({sum(not c.test for c in cases)} training, {sum(c.test for c in cases)} test cases)")
 
 
 def command_simulate(args):
     from .convert import simulated_cases
+    from .raw_dataset import DatasetSpec, write_raw_dataset
     from .pairing import parse_id_ranges
     from .simulate import SimulationSettings
 
@@ -98,7 +83,9 @@ def command_simulate(args):
                                   background_band=args.background_band,
                                   empty_frame_strokes=not args.no_empty_slice_strokes)
     cases = simulated_cases(args.images, args.labels, len(names), settings, args.seed, parse_id_ranges(args.test_ids))
-    _write_dataset(args, cases, names)
+    folder = write_raw_dataset(cases, DatasetSpec(args.dataset, names), _raw_dir(args), args.overwrite)
+    _print_fractions(cases, len(names))
+    print(f"wrote {folder} ({sum(not c.test for c in cases)} training, {sum(c.test for c in cases)} test cases)")
 
 
 def command_evaluate(args):

@@ -1,6 +1,6 @@
 """nnU-Net trainer classes of AttenScribble (found by nnU-Net through `nnunet_attenscribble/nnunet_ext`)."""
 from .attenscribble_trainer import AttenScribbleTrainer
-from .ablations import (AttenScribbleTrainer_ClassBalancedCE, AttenScribbleTrainer_HalfSimilarityWindow, AttenScribbleTrainer_NoSimilarity,
+from .ablations import (AttenScribbleTrainer_BalancedPaddingBackground, AttenScribbleTrainer_NoCRFRampUp, AttenScribbleTrainer_HalfSimilarityWindow, AttenScribbleTrainer_NoSimilarity,
                         AttenScribbleTrainer_NnUNetPartialLoss, AttenScribbleTrainer_PaddingAsBackground,
                         AttenScribbleTrainer_PartialCE,
                         AttenScribbleTrainer_PartialCE_CRF, AttenScribbleTrainer_PartialDice,
@@ -11,4 +11,5 @@ __all__ = ["AttenScribbleTrainer", "AttenScribbleTrainer_PartialCE", "AttenScrib
            "AttenScribbleTrainer_NoSimilarity", "AttenScribbleTrainer_WithSimilarity", "AttenScribbleTrainer_PartialDice",
            "AttenScribbleTrainer_HalfSimilarityWindow", "AttenScribbleTrainer_PaddingAsBackground",
            "AttenScribbleTrainer_NnUNetPartialLoss", "AttenScribbleTrainer_SlowSimilarityAffine",
-           "AttenScribbleTrainer_ClassBalancedCE", "nnUNetTrainer_AttenScribbleBudget"]
+           "AttenScribbleTrainer_BalancedPaddingBackground",
+           "AttenScribbleTrainer_NoCRFRampUp", "nnUNetTrainer_AttenScribbleBudget"]

@@ -56,7 +56,14 @@ class AttenScribbleTrainer_SlowSimilarityAffine(AttenScribbleTrainer_WithSimilar
     similarity_affine_gradient_scale = 0.1
 
 
-class AttenScribbleTrainer_ClassBalancedCE(AttenScribbleTrainer):
-    """The default with class-balanced partial CE: every scribbled class of a batch weighs the same, whatever its
-    voxel count (for scribbles with generous background, e.g. `attenscribble --background-beyond`)."""
+class AttenScribbleTrainer_BalancedPaddingBackground(AttenScribbleTrainer):
+    """Class-balanced partial CE with out-of-image padding (and nnU-Net's outside-nonzero region) supervised as
+    background, as nnU-Net's baseline does: those homogeneous regions leave the CRF's unannotated set, and the
+    balancing keeps the many padding voxels from swamping the scribbles."""
     class_balanced_partial_ce = True
+    unannotated_padding = False
+
+
+class AttenScribbleTrainer_NoCRFRampUp(AttenScribbleTrainer):
+    """The default of version 0.2: the CRF at full weight from the first iteration (no ramp-up)."""
+    crf_rampup_fraction = 0.0

@@ -7,6 +7,8 @@ and, if `similarity_weight` > 0, the attentive similarity term on the full-resol
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import autocast
@@ -24,7 +26,8 @@ from nnunet_attenscribble.trainers.padding import padding_as_unannotated
 
 
 class AttenScribbleTrainer(EnvironmentBudgetMixin, nnUNetTrainer):
-    """Scribble-supervised nnU-Net: attention block, partial CE + 0.1 masked gated CRF.
+    """Scribble-supervised nnU-Net: attention block, partial CE + 0.1 masked gated CRF (ramped up over the first
+    20 % of the epochs: at full weight from the start it can lock a class over unscribbled regions).
 
     The paper's attentive similarity term (weight 0.1) is off by default: on every benchmark setting it did not
     help, and kept active longer it hurt (docs/RESULTS.md); AttenScribbleTrainer_WithSimilarity switches it on.
@@ -42,6 +45,7 @@ class AttenScribbleTrainer(EnvironmentBudgetMixin, nnUNetTrainer):
     crf_sigma_xy = 6.0              # finest in-plane voxels
     crf_sigma_intensity = 0.1       # on patches rescaled to [0, 1] (99th percentile clip)
     crf_radius = 5
+    crf_rampup_fraction = 0.2       # > 0: CRF weight ramped up (exp(-5 (1 - t)^2)) over this fraction of the epochs
     similarity_weight = 0.0         # the paper's 0.1: AttenScribbleTrainer_WithSimilarity
     similarity_sigma = 6.0          # tokens of a stride-4 grid (the original's), whatever stage the block is at
     similarity_radius = 5
@@ -111,6 +115,15 @@ class AttenScribbleTrainer(EnvironmentBudgetMixin, nnUNetTrainer):
             PairwiseTerm(self.similarity_weight, self.similarity_sigma, self.similarity_radius),
             token_spacing, self.max_window_size)
 
+    def crf_rampup_factor(self) -> float:
+        """exp(-5 (1 - t)^2) with t = epoch / (crf_rampup_fraction * num_epochs), 1 from then on: the sigmoid-shaped
+        ramp-up of semi-supervised consistency weights (Laine & Aila 2017), so that the partial CE shapes the
+        predictions before the CRF starts reinforcing them."""
+        if self.crf_rampup_fraction <= 0:
+            return 1.0
+        progress = min(1.0, self.current_epoch / (self.crf_rampup_fraction * self.num_epochs))
+        return math.exp(-5.0 * (1.0 - progress) ** 2)
+
     def _unwrapped_network(self):
         """The network without DDP and torch.compile wrappers (as nnU-Net's set_deep_supervision_enabled)."""
         network = self.network.module if self.is_ddp else self.network
@@ -139,7 +152,7 @@ class AttenScribbleTrainer(EnvironmentBudgetMixin, nnUNetTrainer):
         full_resolution = segmentation[0] if isinstance(segmentation, list) else segmentation
         if not torch.is_tensor(partial):  # no scribbled voxel in the batch: zero loss, graph kept (DDP)
             partial = 0.0 * full_resolution.sum()
-        terms = self.regularizers(data, segmentation, target, attention)
+        terms = self.regularizers(data, segmentation, target, attention, self.crf_rampup_factor())
         total = partial.float() + sum(terms.values())
 
         if self.grad_scaler is not None:
