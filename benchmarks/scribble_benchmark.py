@@ -41,7 +41,7 @@ SCRIBBLE_TRAINERS = ["nnUNetTrainer_AttenScribbleBudget", "AttenScribbleTrainer_
 DENSE_TRAINER = "nnUNetTrainer_AttenScribbleBudget"
 DENSE_TAGS = {"dense": 1, "dense_long": 3}  # dense-label upper bound: its iteration budget x the profile's
 LABELS = {"nnUNetTrainer_AttenScribbleBudget": "nnU-Net ignore-label baseline (Dice+CE on scribbles)",
-          "AttenScribbleTrainer_PartialCE": "partial CE only", "AttenScribbleTrainer_PartialCE_CRF": "+ masked CRF",
+          "AttenScribbleTrainer_PartialCE": "partial CE only", "AttenScribbleTrainer_PartialCE_CRF": "+ masked CRF (ramped up)",
           "AttenScribbleTrainer": "+ attention block (AttenScribbleTrainer, default)",
           "AttenScribbleTrainer_NoSimilarity": "+ attention block (= default)",
           "AttenScribbleTrainer_WithSimilarity": "+ similarity loss (the paper's full objective)",
@@ -53,7 +53,14 @@ LABELS = {"nnUNetTrainer_AttenScribbleBudget": "nnU-Net ignore-label baseline (D
           "AttenScribbleTrainer_NnUNetPartialLoss": "AttenScribble on nnU-Net's Dice + CE (padding as background)",
           "AttenScribbleTrainer_SlowSimilarityAffine": "AttenScribble, similarity alpha/beta at the original's step",
           "AttenScribbleTrainer_BalancedPaddingBackground": "AttenScribble, class-balanced CE, padding as background",
-          "AttenScribbleTrainer_NoCRFRampUp": "+ attention block, CRF at full weight from the start (v0.2 default)"}
+          "AttenScribbleTrainer_NoCRFRampUp": "default without the CRF ramp-up (v0.2's default)"}
+
+
+def label(tag: str) -> str:
+    """Plot / table label of a run tag; 'Trainer@v0.2' marks cached runs of a class as an older version defined
+    it (kept in the report after the class changed)."""
+    trainer, _, version = tag.partition("@")
+    return LABELS.get(trainer, trainer) + (f" [{version} run]" if version else "")
 
 
 @dataclass(frozen=True)
@@ -371,7 +378,7 @@ def plot_report(report: dict, path: Path) -> None:
         means = [np.mean([r["mean"]["dice"] for r in data["results"][t]]) for t in tags]
         stds = [np.std([r["mean"]["dice"] for r in data["results"][t]]) for t in tags]
         axis.barh(range(len(tags)), means, xerr=stds, color="tab:blue")
-        axis.set_yticks(range(len(tags)), [LABELS.get(t, t) for t in tags], fontsize=8)
+        axis.set_yticks(range(len(tags)), [label(t) for t in tags], fontsize=8)
         axis.set_xlim(0, 1)
         axis.set_xlabel("mean Dice on the test cases (dense labels)")
         axis.set_title(f"{kind} ({data['configuration']}, {data['iterations']} iterations)")
@@ -398,7 +405,7 @@ def format_report(report: dict) -> str:
                 return f"{values.mean():.{digits}f}" + (f" ± {values.std():.{digits}f}" if len(values) > 1 else "")
             cells = [stat([r["per_class"][c]["dice"] for r in runs], 3) for c in classes]
             cells += [stat([r["mean"]["dice"] for r in runs], 3), stat([r["mean"]["hd95"] for r in runs], 1)]
-            lines.append(f"| {LABELS.get(tag, tag)} | " + " | ".join(cells) + " |")
+            lines.append(f"| {label(tag)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
