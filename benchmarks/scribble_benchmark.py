@@ -41,7 +41,7 @@ SCRIBBLE_TRAINERS = ["nnUNetTrainer_AttenScribbleBudget", "AttenScribbleTrainer_
 DENSE_TRAINER = "nnUNetTrainer_AttenScribbleBudget"
 DENSE_TAGS = {"dense": 1, "dense_long": 3}  # dense-label upper bound: its iteration budget x the profile's
 LABELS = {"nnUNetTrainer_AttenScribbleBudget": "nnU-Net ignore-label baseline (Dice+CE on scribbles)",
-          "AttenScribbleTrainer_PartialCE": "partial CE only", "AttenScribbleTrainer_PartialCE_CRF": "+ masked CRF (ramped up)",
+          "AttenScribbleTrainer_PartialCE": "partial CE only", "AttenScribbleTrainer_PartialCE_CRF": "+ masked CRF",
           "AttenScribbleTrainer": "+ attention block (AttenScribbleTrainer, default)",
           "AttenScribbleTrainer_NoSimilarity": "+ attention block (= default)",
           "AttenScribbleTrainer_WithSimilarity": "+ similarity loss (the paper's full objective)",
