@@ -1,8 +1,8 @@
 """Class-balanced partial cross-entropy: each scribbled class of the batch weighs the same.
 
-Plain partial CE averages over scribbled voxels, so a class scribbled generously (background strokes over far
-regions, `attenscribble --background-beyond`) outweighs the others in proportion to its voxel count; with 99 %
-background among the annotated voxels a model learns "background everywhere" before anything else. Averaging
+Plain partial CE averages over scribbled voxels, so a class annotated generously (background strokes over far
+regions, or out-of-image padding supervised as background) outweighs the others in proportion to its voxel count;
+with 99 % background among the annotated voxels a model learns "background everywhere" before anything else. Averaging
 per class first, then over the classes present, makes the objective independent of how much of each class was
 scribbled. A drop-in for nnU-Net's RobustCrossEntropyLoss (same call, same ignore label).
 """
@@ -28,7 +28,8 @@ class ClassBalancedPartialCrossEntropy(nn.Module):
         target = target.long()
         annotated = target != self.ignore_index
         labels = target[annotated]
-        voxel_loss = F.cross_entropy(at_least_float32(logits), torch.where(annotated, target, 0), reduction="none")[annotated]
+        voxel_loss = F.cross_entropy(at_least_float32(logits), torch.where(annotated, target, 0),
+                                     reduction="none")[annotated]
         num_classes = logits.shape[1]
         sums = torch.zeros(num_classes, device=logits.device, dtype=voxel_loss.dtype).index_add_(0, labels, voxel_loss)
         counts = torch.bincount(labels, minlength=num_classes)

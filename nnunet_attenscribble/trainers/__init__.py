@@ -1,6 +1,7 @@
 """nnU-Net trainer classes of AttenScribble (found by nnU-Net through `nnunet_attenscribble/nnunet_ext`)."""
 from .attenscribble_trainer import AttenScribbleTrainer
-from .ablations import (AttenScribbleTrainer_BalancedPaddingBackground, AttenScribbleTrainer_NoCRFRampUp, AttenScribbleTrainer_HalfSimilarityWindow, AttenScribbleTrainer_NoSimilarity,
+from .ablations import (AttenScribbleTrainer_BalancedPaddingBackground, AttenScribbleTrainer_HalfSimilarityWindow,
+                        AttenScribbleTrainer_NoCRFRampUp, AttenScribbleTrainer_NoSimilarity,
                         AttenScribbleTrainer_NnUNetPartialLoss, AttenScribbleTrainer_PaddingAsBackground,
                         AttenScribbleTrainer_PartialCE,
                         AttenScribbleTrainer_PartialCE_CRF, AttenScribbleTrainer_PartialDice,

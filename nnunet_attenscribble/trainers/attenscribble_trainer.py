@@ -19,8 +19,8 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.helpers import dummy_context
 
 from nnunet_attenscribble.network_surgery import add_attention_block, token_grid_spacing
-from nnunet_attenscribble.partial_ce import ClassBalancedPartialCrossEntropy
 from nnunet_attenscribble.objective import PairwiseTerm, ScribbleRegularizers, split_network_output
+from nnunet_attenscribble.partial_ce import ClassBalancedPartialCrossEntropy
 from nnunet_attenscribble.trainers.budget import EnvironmentBudgetMixin
 from nnunet_attenscribble.trainers.padding import padding_as_unannotated
 
@@ -99,8 +99,9 @@ class AttenScribbleTrainer(EnvironmentBudgetMixin, nnUNetTrainer):
         self.regularizers = self.build_regularizers()
         network = self._unwrapped_network()
         attention = f"attention after encoder stage {network.attention_stage}" if self.use_attention else "no attention"
-        self.print_to_log_file(f"{attention}; partial Dice weight {self.partial_dice_weight}; "
-                               f"{self.regularizers.describe()}")
+        self.print_to_log_file(f"{attention}; partial Dice weight {self.partial_dice_weight}; class-balanced CE "
+                               f"{self.class_balanced_partial_ce}; CRF ramp-up over {self.crf_rampup_fraction:.0%} "
+                               f"of the epochs; {self.regularizers.describe()}")
 
     def build_regularizers(self) -> ScribbleRegularizers:
         """The CRF and similarity terms for this configuration's spacing and the network's token grid."""
