@@ -365,13 +365,18 @@ def main(argv=None) -> int:
     return 0
 
 
+def reported_datasets(report: dict) -> dict:
+    """The report's datasets that hold at least one result (an invocation may have added an empty one)."""
+    return {kind: data for kind, data in report["datasets"].items() if data["results"]}
+
+
 def plot_report(report: dict, path: Path) -> None:
     """Mean Dice per trainer (bars, one panel per dataset; whiskers: std over seeds where several)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
-    datasets = {kind: data for kind, data in report["datasets"].items() if data["results"]}
+    datasets = reported_datasets(report)
     figure, axes = plt.subplots(1, len(datasets), figsize=(6.5 * len(datasets), 4.2), squeeze=False)
     for axis, (kind, data) in zip(axes[0], datasets.items()):
         tags = list(data["results"])
@@ -392,9 +397,7 @@ def plot_report(report: dict, path: Path) -> None:
 def format_report(report: dict) -> str:
     import numpy as np
     lines = []
-    for kind, data in report["datasets"].items():
-        if not data["results"]:
-            continue
+    for kind, data in reported_datasets(report).items():
         classes = list(next(iter(data["results"].values()))[0]["per_class"])
         lines.append(f"\n{kind} ({data['configuration']}, {data['iterations']} iterations)")
         header = "| trainer | " + " | ".join(f"Dice {c}" for c in classes) + " | mean Dice | mean HD95 (mm) |"
