@@ -36,15 +36,18 @@ from nnunet_attenscribble.scribble_tools.cli import main as attenscribble  # noq
 from nnunet_attenscribble.scribble_tools.evaluate import class_names_from_dataset_json, evaluate_folders  # noqa: E402
 
 SCRIBBLE_TRAINERS = ["nnUNetTrainer_AttenScribbleBudget", "AttenScribbleTrainer_PartialCE",
-                     "AttenScribbleTrainer_PartialCE_CRF", "AttenScribbleTrainer",
+                     "AttenScribbleTrainer_PartialCE_CRF", "AttenScribbleTrainer_NoPartialDice", "AttenScribbleTrainer",
                      "AttenScribbleTrainer_WithSimilarity"]
 DENSE_TRAINER = "nnUNetTrainer_AttenScribbleBudget"
 DENSE_TAGS = {"dense": 1, "dense_long": 3}  # dense-label upper bound: its iteration budget x the profile's
 LABELS = {"nnUNetTrainer_AttenScribbleBudget": "nnU-Net ignore-label baseline (Dice+CE on scribbles)",
           "AttenScribbleTrainer_PartialCE": "partial CE only", "AttenScribbleTrainer_PartialCE_CRF": "+ masked CRF",
-          "AttenScribbleTrainer": "+ attention block (AttenScribbleTrainer, default)",
-          "AttenScribbleTrainer_NoSimilarity": "+ attention block (= default)",
-          "AttenScribbleTrainer_WithSimilarity": "+ similarity loss (the paper's full objective)",
+          "AttenScribbleTrainer_NoPartialDice": "+ attention block (v0.3's default)",
+          "AttenScribbleTrainer_PartialCEDice": "partial CE + masked Dice",
+          "AttenScribbleTrainer_PartialCEDice_CRF": "partial CE + masked Dice + masked CRF",
+          "AttenScribbleTrainer": "+ nnU-Net's masked Dice (AttenScribbleTrainer, default)",
+          "AttenScribbleTrainer_NoSimilarity": "AttenScribbleTrainer (former name)",
+          "AttenScribbleTrainer_WithSimilarity": "attention + CRF + similarity loss (the paper's full objective)",
           "dense": "nnU-Net on dense labels (upper bound)",
           "dense_long": "nnU-Net on dense labels, 3x iterations",
           "AttenScribbleTrainer_PartialDice": "AttenScribble + nnU-Net's partial Dice",

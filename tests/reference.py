@@ -71,3 +71,29 @@ def class_balanced_partial_ce_reference(logits, target, ignore_index):
         batch, *spatial = position
         per_class.setdefault(label, []).append(-log_probs[(batch, label, *spatial)])
     return sum(sum(values) / len(values) for values in per_class.values()) / len(per_class)
+
+
+def partial_ce_dice_reference(logits, target, ignore_index, batch_dice, dice_weight, smooth=1e-5):
+    """nnU-Net's ignore-label loss, one voxel at a time: mean -log softmax over scribbled voxels, minus
+    dice_weight x the mean soft Dice of the foreground classes over those voxels (per sample, or over the batch)."""
+    probs = torch.softmax(logits, dim=1)
+    log_probs = torch.log_softmax(logits, dim=1)
+    classes = logits.shape[1]
+    samples = 1 if batch_dice else target.shape[0]
+    sums = {key: [[0.0] * classes for _ in range(samples)] for key in ("intersect", "pred", "gt")}
+    ce, scribbled = 0.0, 0
+    for position in itertools.product(*(range(s) for s in target.shape)):
+        label = int(target[position])
+        if label == ignore_index:
+            continue
+        batch, *spatial = position
+        ce, scribbled = ce - log_probs[(batch, label, *spatial)], scribbled + 1
+        sample = 0 if batch_dice else batch
+        for c in range(1, classes):
+            p = probs[(batch, c, *spatial)]
+            sums["pred"][sample][c] += p
+            sums["gt"][sample][c] += float(label == c)
+            sums["intersect"][sample][c] += p * float(label == c)
+    dice = [(2 * sums["intersect"][s][c] + smooth) / (sums["gt"][s][c] + sums["pred"][s][c] + smooth)
+            for s in range(samples) for c in range(1, classes)]
+    return ce / scribbled - dice_weight * sum(dice) / len(dice)

@@ -82,6 +82,24 @@ def test_class_balanced_trainer_loss_is_the_balanced_ce_at_every_scale():
     assert losses["AttenScribbleTrainer"] != pytest.approx(float(expected), rel=1e-2)
 
 
+def test_default_loss_is_partial_ce_plus_masked_dice_at_every_scale():
+    """The default adds nnU-Net's masked Dice (weight 1) to the partial CE at every deep-supervision scale;
+    _NoPartialDice (version 0.3's default) keeps the partial CE alone."""
+    from reference import partial_ce_dice_reference
+    plans = step_time.preset_plans("tiny-2d")
+    for name, dice_weight in (("AttenScribbleTrainer", 1.0), ("AttenScribbleTrainer_NoPartialDice", 0.0)):
+        trainer = step_time.make_trainer(name, plans, "tiny-2d", torch.device("cpu"), 2)
+        torch.manual_seed(0)
+        batch = step_time.make_batch(trainer, 2, torch.device("cpu"))
+        with torch.no_grad():
+            outputs, _ = split_network_output(trainer.network(batch["data"]))
+            loss = float(trainer.loss(outputs, batch["target"]))
+            expected = sum(w * partial_ce_dice_reference(o, t[:, 0], step_time.NUM_CLASSES,
+                                                         trainer.configuration_manager.batch_dice, dice_weight)
+                           for w, o, t in zip(trainer.loss.weight_factors, outputs, batch["target"]) if w)
+        assert loss == pytest.approx(float(expected), rel=1e-4), name
+
+
 def test_crf_rampup_scales_the_crf_term_over_the_first_epochs():
     """The default weighs the CRF term exp(-5 (1 - t)^2) until 20 % of the epochs, fully afterwards; _NoCRFRampUp
     (version 0.2's default) fully from the start."""

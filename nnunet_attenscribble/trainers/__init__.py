@@ -1,10 +1,12 @@
 """nnU-Net trainer classes of AttenScribble (found by nnU-Net through `nnunet_attenscribble/nnunet_ext`)."""
 from .attenscribble_trainer import AttenScribbleTrainer
 from .ablations import (AttenScribbleTrainer_BalancedPaddingBackground, AttenScribbleTrainer_HalfSimilarityWindow,
-                        AttenScribbleTrainer_NoCRFRampUp, AttenScribbleTrainer_NoSimilarity,
+                        AttenScribbleTrainer_NoCRFRampUp, AttenScribbleTrainer_NoPartialDice,
+                        AttenScribbleTrainer_NoSimilarity,
                         AttenScribbleTrainer_NnUNetPartialLoss, AttenScribbleTrainer_PaddingAsBackground,
                         AttenScribbleTrainer_PartialCE,
-                        AttenScribbleTrainer_PartialCE_CRF, AttenScribbleTrainer_PartialDice,
+                        AttenScribbleTrainer_PartialCE_CRF, AttenScribbleTrainer_PartialCEDice,
+                        AttenScribbleTrainer_PartialCEDice_CRF, AttenScribbleTrainer_PartialDice,
                         AttenScribbleTrainer_SlowSimilarityAffine, AttenScribbleTrainer_WithSimilarity)
 from .budget import nnUNetTrainer_AttenScribbleBudget
 
@@ -13,4 +15,5 @@ __all__ = ["AttenScribbleTrainer", "AttenScribbleTrainer_PartialCE", "AttenScrib
            "AttenScribbleTrainer_HalfSimilarityWindow", "AttenScribbleTrainer_PaddingAsBackground",
            "AttenScribbleTrainer_NnUNetPartialLoss", "AttenScribbleTrainer_SlowSimilarityAffine",
            "AttenScribbleTrainer_BalancedPaddingBackground",
-           "AttenScribbleTrainer_NoCRFRampUp", "nnUNetTrainer_AttenScribbleBudget"]
+           "AttenScribbleTrainer_NoCRFRampUp", "AttenScribbleTrainer_NoPartialDice",
+           "AttenScribbleTrainer_PartialCEDice", "AttenScribbleTrainer_PartialCEDice_CRF", "nnUNetTrainer_AttenScribbleBudget"]

@@ -2,31 +2,50 @@
 from .attenscribble_trainer import AttenScribbleTrainer
 
 
-class AttenScribbleTrainer_PartialCE(AttenScribbleTrainer):
+class AttenScribbleTrainer_NoPartialDice(AttenScribbleTrainer):
+    """The default without nnU-Net's masked Dice: partial CE as the original's only supervised term (version 0.3's
+    default, and the base of the ablations measured with it)."""
+    partial_dice_weight = 0.0
+
+
+class AttenScribbleTrainer_PartialCE(AttenScribbleTrainer_NoPartialDice):
     """Partial cross-entropy only: no attention block, no CRF, no similarity loss."""
     use_attention = False
     crf_weight = 0.0
 
 
-class AttenScribbleTrainer_PartialCE_CRF(AttenScribbleTrainer):
+class AttenScribbleTrainer_PartialCE_CRF(AttenScribbleTrainer_NoPartialDice):
     """Partial cross-entropy + masked gated CRF; no attention block."""
     use_attention = False
 
 
+class AttenScribbleTrainer_PartialCEDice(AttenScribbleTrainer):
+    """Partial CE + masked Dice only: no attention block, no CRF (nnU-Net's ignore-label loss with out-of-image
+    padding unannotated)."""
+    use_attention = False
+    crf_weight = 0.0
+
+
+class AttenScribbleTrainer_PartialCEDice_CRF(AttenScribbleTrainer):
+    """Partial CE + masked Dice + masked gated CRF; no attention block."""
+    use_attention = False
+
+
 class AttenScribbleTrainer_NoSimilarity(AttenScribbleTrainer):
-    """Attention block + partial CE + masked CRF: the default since the benchmark's third session, kept under this
-    name so that models trained with it still predict."""
+    """The default under its name of the benchmark's third session (attention block + partial CE + masked CRF; the
+    masked Dice since 0.4.0), kept so that models trained with it still predict."""
     similarity_weight = 0.0
 
 
-class AttenScribbleTrainer_WithSimilarity(AttenScribbleTrainer):
-    """The paper's full objective: the default plus the attentive similarity loss (weight 0.1)."""
+class AttenScribbleTrainer_WithSimilarity(AttenScribbleTrainer_NoPartialDice):
+    """The paper's full objective: attention block, partial CE, masked CRF and the attentive similarity loss
+    (weight 0.1); no masked Dice."""
     similarity_weight = 0.1
 
 
-class AttenScribbleTrainer_PartialDice(AttenScribbleTrainer_WithSimilarity):
-    """Full objective plus nnU-Net's masked Dice on scribbled voxels (the partial-Dice decision, measured)."""
-    partial_dice_weight = 1.0
+class AttenScribbleTrainer_PartialDice(AttenScribbleTrainer):
+    """The default since version 0.4.0 (partial CE + masked Dice), kept under the name it was measured with so that
+    its models still predict (until 0.3.0 this class was the full objective plus masked Dice)."""
 
 
 class AttenScribbleTrainer_HalfSimilarityWindow(AttenScribbleTrainer_WithSimilarity):
@@ -56,7 +75,7 @@ class AttenScribbleTrainer_SlowSimilarityAffine(AttenScribbleTrainer_WithSimilar
     similarity_affine_gradient_scale = 0.1
 
 
-class AttenScribbleTrainer_BalancedPaddingBackground(AttenScribbleTrainer):
+class AttenScribbleTrainer_BalancedPaddingBackground(AttenScribbleTrainer_NoPartialDice):
     """Class-balanced partial CE with out-of-image padding (and nnU-Net's outside-nonzero region) supervised as
     background, as nnU-Net's baseline does: those homogeneous regions leave the CRF's unannotated set, and the
     balancing keeps the many padding voxels from swamping the scribbles."""
@@ -64,6 +83,6 @@ class AttenScribbleTrainer_BalancedPaddingBackground(AttenScribbleTrainer):
     unannotated_padding = False
 
 
-class AttenScribbleTrainer_NoCRFRampUp(AttenScribbleTrainer):
+class AttenScribbleTrainer_NoCRFRampUp(AttenScribbleTrainer_NoPartialDice):
     """The default of version 0.2: the CRF at full weight from the first iteration (no ramp-up)."""
     crf_rampup_fraction = 0.0
