@@ -35,9 +35,9 @@ sys.path.insert(0, str(REPOSITORY))
 from nnunet_attenscribble.scribble_tools.cli import main as attenscribble  # noqa: E402
 from nnunet_attenscribble.scribble_tools.evaluate import class_names_from_dataset_json, evaluate_folders  # noqa: E402
 
-SCRIBBLE_TRAINERS = ["nnUNetTrainer_AttenScribbleBudget", "AttenScribbleTrainer_PartialCE",
-                     "AttenScribbleTrainer_PartialCE_CRF", "AttenScribbleTrainer_NoPartialDice", "AttenScribbleTrainer",
-                     "AttenScribbleTrainer_WithSimilarity"]
+SCRIBBLE_TRAINERS = ["nnUNetTrainer_AttenScribbleBudget", "AttenScribbleTrainer_PartialCEDice",
+                     "AttenScribbleTrainer_PartialCEDice_CRF", "AttenScribbleTrainer",
+                     "AttenScribbleTrainer_NoPartialDice", "AttenScribbleTrainer_WithSimilarity"]
 DENSE_TRAINER = "nnUNetTrainer_AttenScribbleBudget"
 DENSE_TAGS = {"dense": 1, "dense_long": 3}  # dense-label upper bound: its iteration budget x the profile's
 LABELS = {"nnUNetTrainer_AttenScribbleBudget": "nnU-Net ignore-label baseline (Dice+CE on scribbles)",
