@@ -41,11 +41,12 @@ SCRIBBLE_TRAINERS = ["nnUNetTrainer_AttenScribbleBudget", "AttenScribbleTrainer_
 DENSE_TRAINER = "nnUNetTrainer_AttenScribbleBudget"
 DENSE_TAGS = {"dense": 1, "dense_long": 3}  # dense-label upper bound: its iteration budget x the profile's
 LABELS = {"nnUNetTrainer_AttenScribbleBudget": "nnU-Net ignore-label baseline (Dice+CE on scribbles)",
-          "AttenScribbleTrainer_PartialCE": "partial CE only", "AttenScribbleTrainer_PartialCE_CRF": "+ masked CRF",
+          "AttenScribbleTrainer_PartialCE": "partial CE only (no masked Dice)",
+          "AttenScribbleTrainer_PartialCE_CRF": "partial CE + masked CRF",
           "AttenScribbleTrainer_NoPartialDice": "+ attention block (v0.3's default)",
           "AttenScribbleTrainer_PartialCEDice": "partial CE + masked Dice",
-          "AttenScribbleTrainer_PartialCEDice_CRF": "partial CE + masked Dice + masked CRF",
-          "AttenScribbleTrainer": "+ nnU-Net's masked Dice (AttenScribbleTrainer, default)",
+          "AttenScribbleTrainer_PartialCEDice_CRF": "+ masked CRF",
+          "AttenScribbleTrainer": "+ attention block (AttenScribbleTrainer, default)",
           "AttenScribbleTrainer_NoSimilarity": "AttenScribbleTrainer (former name)",
           "AttenScribbleTrainer_WithSimilarity": "attention + CRF + similarity loss (the paper's full objective)",
           "dense": "nnU-Net on dense labels (upper bound)",
@@ -56,7 +57,7 @@ LABELS = {"nnUNetTrainer_AttenScribbleBudget": "nnU-Net ignore-label baseline (D
           "AttenScribbleTrainer_NnUNetPartialLoss": "AttenScribble on nnU-Net's Dice + CE (padding as background)",
           "AttenScribbleTrainer_SlowSimilarityAffine": "AttenScribble, similarity alpha/beta at the original's step",
           "AttenScribbleTrainer_BalancedPaddingBackground": "AttenScribble, class-balanced CE, padding as background",
-          "AttenScribbleTrainer_NoCRFRampUp": "default without the CRF ramp-up (v0.2's default)"}
+          "AttenScribbleTrainer_NoCRFRampUp": "v0.3's default without the CRF ramp-up (v0.2's default)"}
 
 
 def label(tag: str) -> str:

@@ -42,7 +42,7 @@ def test_scribble_benchmark_smoke(tmp_path):
     assert all(str(link.readlink()).startswith(str(data.resolve())) for link in (tmp_path / "acdc_h5").iterdir())
     assert set(results["dense_long"][0]["per_class"]) == {"RV", "MYO", "LV"}
     assert results["dense_long"][0]["iterations"] == 3 * results["AttenScribbleTrainer_WithSimilarity"][0]["iterations"]
-    assert "| + similarity loss (the paper's full objective) |" in result.stdout and (tmp_path / "dice.png").is_file()
+    assert "| attention + CRF + similarity loss (the paper's full objective) |" in result.stdout and (tmp_path / "dice.png").is_file()
     # resumable: a second run reuses every finished step
     again = subprocess.run(command, capture_output=True, text=True)
     assert again.returncode == 0 and "training" not in again.stdout
