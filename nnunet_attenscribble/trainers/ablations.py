@@ -4,19 +4,8 @@ from .attenscribble_trainer import AttenScribbleTrainer
 
 class AttenScribbleTrainer_NoPartialDice(AttenScribbleTrainer):
     """The default without nnU-Net's masked Dice: partial CE as the original's only supervised term (version 0.3's
-    default, and the base of the ablations measured with it)."""
+    default, and the base of the variants measured with it)."""
     partial_dice_weight = 0.0
-
-
-class AttenScribbleTrainer_PartialCE(AttenScribbleTrainer_NoPartialDice):
-    """Partial cross-entropy only: no attention block, no CRF, no similarity loss."""
-    use_attention = False
-    crf_weight = 0.0
-
-
-class AttenScribbleTrainer_PartialCE_CRF(AttenScribbleTrainer_NoPartialDice):
-    """Partial cross-entropy + masked gated CRF; no attention block."""
-    use_attention = False
 
 
 class AttenScribbleTrainer_PartialCEDice(AttenScribbleTrainer):
@@ -29,6 +18,16 @@ class AttenScribbleTrainer_PartialCEDice(AttenScribbleTrainer):
 class AttenScribbleTrainer_PartialCEDice_CRF(AttenScribbleTrainer):
     """Partial CE + masked Dice + masked gated CRF; no attention block."""
     use_attention = False
+
+
+class AttenScribbleTrainer_PartialCE(AttenScribbleTrainer_PartialCEDice):
+    """Partial cross-entropy only: no masked Dice, no attention block, no CRF, no similarity loss."""
+    partial_dice_weight = 0.0
+
+
+class AttenScribbleTrainer_PartialCE_CRF(AttenScribbleTrainer_PartialCEDice_CRF):
+    """Partial cross-entropy + masked gated CRF; no masked Dice, no attention block."""
+    partial_dice_weight = 0.0
 
 
 class AttenScribbleTrainer_NoSimilarity(AttenScribbleTrainer):
