@@ -9,8 +9,9 @@ ACDC 2d: expert scribbles of patients 021-100 (../shared/data/acdc-scribble), pa
 021-080, test on 081-100, both frames of a patient on one side). Hippocampus 3d_fullres: scribbles simulated
 by `attenscribble simulate` (seed 0) on ../shared/data/hippocampus-msd, case-wise split (IDs >= 250 test).
 Trainers: nnU-Net's ignore-label baseline, the AttenScribble ablations, AttenScribbleTrainer, and nnU-Net on
-the dense labels (upper bound; `dense_long`: with 3x the iterations, for when the profile's budget is too short
-for it to converge). Evaluation: `attenscribble evaluate` against dense labels of the test cases.
+the dense labels (`dense`: upper bound). A name ending in `_long` (`dense_long`, `AttenScribbleTrainer_long`)
+trains with 3x the profile's iterations: the dense model needs them to converge on this budget, and a
+scribble trainer at the same 3x is the equal-budget comparison with it. Evaluation: `attenscribble evaluate` against dense labels of the test cases.
 Resumable: finished steps (datasets, preprocessing, trainings, predictions, evaluations) are skipped.
 """
 from __future__ import annotations
@@ -39,7 +40,8 @@ SCRIBBLE_TRAINERS = ["nnUNetTrainer_AttenScribbleBudget", "AttenScribbleTrainer_
                      "AttenScribbleTrainer_PartialCEDice_CRF", "AttenScribbleTrainer",
                      "AttenScribbleTrainer_NoPartialDice", "AttenScribbleTrainer_WithSimilarity"]
 DENSE_TRAINER = "nnUNetTrainer_AttenScribbleBudget"
-DENSE_TAGS = {"dense": 1, "dense_long": 3}  # dense-label upper bound: its iteration budget x the profile's
+DENSE = "dense"                 # nnU-Net (DENSE_TRAINER) on the dense labels: the upper bound
+LONG_SUFFIX, LONG_FACTOR = "_long", 3  # "<trainer or dense>_long": LONG_FACTOR x the profile's iterations
 LABELS = {"nnUNetTrainer_AttenScribbleBudget": "nnU-Net ignore-label baseline (Dice+CE on scribbles)",
           "AttenScribbleTrainer_PartialCE": "partial CE only (no masked Dice)",
           "AttenScribbleTrainer_PartialCE_CRF": "partial CE + masked CRF",
@@ -49,22 +51,32 @@ LABELS = {"nnUNetTrainer_AttenScribbleBudget": "nnU-Net ignore-label baseline (D
           "AttenScribbleTrainer": "+ attention block (AttenScribbleTrainer, default)",
           "AttenScribbleTrainer_NoSimilarity": "AttenScribbleTrainer (former name)",
           "AttenScribbleTrainer_WithSimilarity": "attention + CRF + similarity loss (the paper's full objective)",
-          "dense": "nnU-Net on dense labels (upper bound)",
-          "dense_long": "nnU-Net on dense labels, 3x iterations",
+          "dense": "nnU-Net on dense labels",
           "AttenScribbleTrainer_PartialDice": "AttenScribble + nnU-Net's partial Dice",
           "AttenScribbleTrainer_HalfSimilarityWindow": "AttenScribble, similarity window halved",
           "AttenScribbleTrainer_PaddingAsBackground": "AttenScribble, padding supervised as background",
           "AttenScribbleTrainer_NnUNetPartialLoss": "AttenScribble on nnU-Net's Dice + CE (padding as background)",
           "AttenScribbleTrainer_SlowSimilarityAffine": "AttenScribble, similarity alpha/beta at the original's step",
           "AttenScribbleTrainer_BalancedPaddingBackground": "AttenScribble, class-balanced CE, padding as background",
-          "AttenScribbleTrainer_NoCRFRampUp": "v0.3's default without the CRF ramp-up (v0.2's default)"}
+          "AttenScribbleTrainer_NoCRFRampUp": "v0.3's default without the CRF ramp-up (v0.2's default)",
+          "AttenScribbleTrainer_CRFWeight03": "default, CRF weight 0.3",
+          "AttenScribbleTrainer_CRFSigmaIntensity005": "default, CRF intensity sigma 0.05"}
+
+
+def split_budget(name: str) -> tuple[str, int]:
+    """(trainer or 'dense', multiple of the profile's iterations) of a --trainers name."""
+    if name.endswith(LONG_SUFFIX):
+        return name[: -len(LONG_SUFFIX)], LONG_FACTOR
+    return name, 1
 
 
 def label(tag: str) -> str:
     """Plot / table label of a run tag; 'Trainer@v0.2' marks cached runs of a class as an older version defined
     it (kept in the report after the class changed)."""
-    trainer, _, version = tag.partition("@")
-    return LABELS.get(trainer, trainer) + (f" [{version} run]" if version else "")
+    name, _, version = tag.partition("@")
+    trainer, factor = split_budget(name)
+    return LABELS.get(trainer, trainer) + (f", {factor}x iterations" if factor > 1 else "") + \
+        (f" [{version} run]" if version else "")
 
 
 @dataclass(frozen=True)
@@ -279,6 +291,17 @@ def hippocampus_arguments(work: Path, data: Path, profile: Profile) -> list:
             "0", "--class-names", "background", "anterior", "posterior", "--test-ids", "250-999"]
 
 
+def training_jobs(trainers, seeds, iterations: int, scribble_dataset: tuple, dense_dataset: tuple) -> list[tuple]:
+    """(trainer class, dataset id, dataset name, tag, iterations, seed) for every --trainers name and seed; 'dense'
+    is nnU-Net on the dense-label dataset, '_long' multiplies the iterations."""
+    jobs = []
+    for tag in trainers:
+        trainer, factor = split_budget(tag)
+        trained = (DENSE_TRAINER, *dense_dataset) if trainer == DENSE else (trainer, *scribble_dataset)
+        jobs += [(*trained, tag, iterations * factor, seed) for seed in seeds]
+    return jobs
+
+
 def run_dataset(kind: str, work: Path, data: Path, profile_name: str, profile: Profile, env: dict, trainers, seeds,
                 parallel: int) -> dict:
     """Every (trainer, seed) of one dataset; the dense-label dataset is made only when a dense run is asked for."""
@@ -297,15 +320,13 @@ def run_dataset(kind: str, work: Path, data: Path, profile_name: str, profile: P
     configuration = plan_and_preprocess(scribble_id, scribbles.name, base, profile_name, profile, spacing_factor,
                                         env, log_file)
     write_single_split(scribbles.name, env)
-    if any(t in DENSE_TAGS for t in trainers):
+    if any(split_budget(t)[0] == DENSE for t in trainers):
         dense_copy(scribbles, scribbles.parent / dense_name)
         plan_and_preprocess(dense_id, dense_name, base, profile_name, profile, spacing_factor, env, log_file,
                             reference_plans=Path(env["nnUNet_preprocessed"]) / scribbles.name / "nnUNetPlans.json")
         write_single_split(dense_name, env)
     classes = class_names_from_dataset_json(scribbles / "dataset.json")
-    jobs = [(DENSE_TRAINER, dense_id, dense_name, t, iterations * DENSE_TAGS[t]) if t in DENSE_TAGS
-            else (t, scribble_id, scribbles.name, t, iterations) for t in trainers]
-    jobs = [(*job, seed) for job in jobs for seed in seeds]
+    jobs = training_jobs(trainers, seeds, iterations, (scribble_id, scribbles.name), (dense_id, dense_name))
 
     def run_job(job) -> dict:
         trainer, dataset_id, dataset_name, tag, budget, seed = job
@@ -329,8 +350,8 @@ def main(argv=None) -> int:
     parser.add_argument("--work-dir", type=Path, help="default: benchmarks/runs/<profile>")
     parser.add_argument("--datasets", nargs="+", choices=["acdc", "hippocampus"], default=["acdc", "hippocampus"])
     parser.add_argument("--trainers", nargs="+", default=SCRIBBLE_TRAINERS + ["dense"],
-                        help="trainer class names, or 'dense' / 'dense_long' for nnU-Net on the dense labels with "
-                             "the profile's / 3x the profile's iterations")
+                        help="trainer class names, or 'dense' for nnU-Net on the dense labels; a name ending in "
+                             f"'{LONG_SUFFIX}' trains with {LONG_FACTOR}x the profile's iterations")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--device", default="cuda" if os.environ.get("CUDA_VISIBLE_DEVICES") else "cpu")
     parser.add_argument("--data-dir", type=Path, default=SHARED_DATA,
@@ -381,8 +402,10 @@ def plot_report(report: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
     datasets = reported_datasets(report)
-    figure, axes = plt.subplots(1, len(datasets), figsize=(6.5 * len(datasets), 4.2), squeeze=False)
-    for axis, (kind, data) in zip(axes[0], datasets.items()):
+    bars = [len(data["results"]) for data in datasets.values()]  # panels stacked, each as tall as its bars
+    figure, axes = plt.subplots(len(datasets), 1, figsize=(9, 0.26 * sum(bars) + 1.3 * len(bars)), squeeze=False,
+                                gridspec_kw={"height_ratios": bars})
+    for axis, (kind, data) in zip(axes[:, 0], datasets.items()):
         tags = list(data["results"])
         means = [np.mean([r["mean"]["dice"] for r in data["results"][t]]) for t in tags]
         stds = [np.std([r["mean"]["dice"] for r in data["results"][t]]) for t in tags]
@@ -391,10 +414,10 @@ def plot_report(report: dict, path: Path) -> None:
         axis.set_xlim(0, 1)
         axis.set_xlabel("mean Dice on the test cases (dense labels)")
         axis.set_title(f"{kind} ({data['configuration']}, {data['iterations']} iterations)")
-        for y, value in enumerate(means):
-            axis.text(value + 0.01, y, f"{value:.3f}", va="center", fontsize=8)
+        for y, (value, std) in enumerate(zip(means, stds)):
+            axis.text(value + std + 0.01, y, f"{value:.3f}", va="center", fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(figure)
 
 

@@ -46,3 +46,17 @@ def test_scribble_benchmark_smoke(tmp_path):
     # resumable: a second run reuses every finished step
     again = subprocess.run(command, capture_output=True, text=True)
     assert again.returncode == 0 and "training" not in again.stdout
+
+
+def test_benchmark_jobs_long_suffix_triples_iterations_of_any_trainer():
+    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+    from scribble_benchmark import label, training_jobs
+    jobs = training_jobs(["AttenScribbleTrainer", "AttenScribbleTrainer_long", "dense", "dense_long"], [0, 1], 400,
+                         (802, "Scribbles"), (812, "Dense"))
+    assert jobs[:2] == [("AttenScribbleTrainer", 802, "Scribbles", "AttenScribbleTrainer", 400, 0),
+                        ("AttenScribbleTrainer", 802, "Scribbles", "AttenScribbleTrainer", 400, 1)]
+    assert jobs[2] == ("AttenScribbleTrainer", 802, "Scribbles", "AttenScribbleTrainer_long", 1200, 0)
+    assert jobs[4] == ("nnUNetTrainer_AttenScribbleBudget", 812, "Dense", "dense", 400, 0)
+    assert jobs[6] == ("nnUNetTrainer_AttenScribbleBudget", 812, "Dense", "dense_long", 1200, 0)
+    assert label("dense_long") == "nnU-Net on dense labels, 3x iterations"
+    assert label("AttenScribbleTrainer_PartialCE_CRF@v0.2") == "partial CE + masked CRF [v0.2 run]"
