@@ -1,6 +1,7 @@
 """nnU-Net trainer classes of AttenScribble (found by nnU-Net through `nnunet_attenscribble/nnunet_ext`)."""
 from .attenscribble_trainer import AttenScribbleTrainer
-from .ablations import (AttenScribbleTrainer_BalancedPaddingBackground, AttenScribbleTrainer_HalfSimilarityWindow,
+from .ablations import (AttenScribbleTrainer_BalancedPaddingBackground, AttenScribbleTrainer_CRFSigmaIntensity005,
+                        AttenScribbleTrainer_CRFWeight03, AttenScribbleTrainer_HalfSimilarityWindow,
                         AttenScribbleTrainer_NoCRFRampUp, AttenScribbleTrainer_NoPartialDice,
                         AttenScribbleTrainer_NoSimilarity,
                         AttenScribbleTrainer_NnUNetPartialLoss, AttenScribbleTrainer_PaddingAsBackground,
@@ -16,4 +17,5 @@ __all__ = ["AttenScribbleTrainer", "AttenScribbleTrainer_PartialCE", "AttenScrib
            "AttenScribbleTrainer_NnUNetPartialLoss", "AttenScribbleTrainer_SlowSimilarityAffine",
            "AttenScribbleTrainer_BalancedPaddingBackground",
            "AttenScribbleTrainer_NoCRFRampUp", "AttenScribbleTrainer_NoPartialDice",
-           "AttenScribbleTrainer_PartialCEDice", "AttenScribbleTrainer_PartialCEDice_CRF", "nnUNetTrainer_AttenScribbleBudget"]
+           "AttenScribbleTrainer_PartialCEDice", "AttenScribbleTrainer_PartialCEDice_CRF", "nnUNetTrainer_AttenScribbleBudget",
+           "AttenScribbleTrainer_CRFWeight03", "AttenScribbleTrainer_CRFSigmaIntensity005"]

@@ -85,3 +85,15 @@ class AttenScribbleTrainer_BalancedPaddingBackground(AttenScribbleTrainer_NoPart
 class AttenScribbleTrainer_NoCRFRampUp(AttenScribbleTrainer_NoPartialDice):
     """The default of version 0.2: the CRF at full weight from the first iteration (no ramp-up)."""
     crf_rampup_fraction = 0.0
+
+
+class AttenScribbleTrainer_CRFWeight03(AttenScribbleTrainer):
+    """The default with the masked CRF at three times its weight (0.3): pulls predicted boundaries harder to
+    intensity edges."""
+    crf_weight = 0.3
+
+
+class AttenScribbleTrainer_CRFSigmaIntensity005(AttenScribbleTrainer):
+    """The default with the CRF's intensity bandwidth halved (0.05 on [0, 1]-rescaled patches): weaker contrasts
+    separate neighbours."""
+    crf_sigma_intensity = 0.05
