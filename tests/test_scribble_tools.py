@@ -189,3 +189,39 @@ def test_evaluate_and_overlay_commands(tmp_path, capsys):
     (predictions / "case02.nii.gz").unlink()
     assert main(["evaluate", "--predictions", str(predictions), "--references", str(root / "dense")]) == 2
     assert "case02" in capsys.readouterr().err
+
+
+def _heart_with_islands():
+    """Classes 1 | 2 | 1 side by side (one foreground object; class 1 in two parts), plus two far islands."""
+    segmentation = np.zeros((6, 20, 20), np.uint8)
+    segmentation[1:4, 2:6, 2:6] = 1
+    segmentation[1:4, 6:9, 2:6] = 2
+    segmentation[1:4, 9:10, 2:6] = 1     # class 1's smaller part, touching class 2 only
+    segmentation[1:3, 15:17, 15:17] = 2  # island
+    segmentation[5, 12:14, 0:2] = 1      # island
+    return segmentation
+
+
+def test_postprocess_keeps_largest_foreground_then_class_components(tmp_path, capsys):
+    segmentation = _heart_with_islands()
+    foreground_only = segmentation.copy()
+    foreground_only[1:3, 15:17, 15:17] = 0
+    foreground_only[5, 12:14, 0:2] = 0
+    per_class = foreground_only.copy()
+    per_class[1:4, 9:10, 2:6] = 0
+    for index in range(2):
+        _write(segmentation, tmp_path / "pred" / f"case{index}.nii.gz")
+    assert main(["postprocess", "--predictions", str(tmp_path / "pred"), "--output", str(tmp_path / "fg")]) == 0
+    assert main(["postprocess", "--predictions", str(tmp_path / "pred"), "--output", str(tmp_path / "cls"),
+                 "--per-class"]) == 0
+    for folder, expected in (("fg", foreground_only), ("cls", per_class)):
+        image = sitk.ReadImage(str(tmp_path / folder / "case1.nii.gz"))
+        assert np.array_equal(sitk.GetArrayFromImage(image), expected)
+        assert image.GetSpacing() == (1.0, 1.0, 2.0)
+    assert main(["postprocess", "--predictions", str(tmp_path / "pred"), "--output", str(tmp_path / "fg")]) == 2
+    assert "already exists" in capsys.readouterr().err
+    _write(segmentation.astype(np.float32) / 2, tmp_path / "pred" / "case2.nii.gz")
+    assert main(["postprocess", "--predictions", str(tmp_path / "pred"), "--output", str(tmp_path / "bad")]) == 2
+    error = capsys.readouterr().err
+    assert "case2.nii.gz" in error and "not a label map" in error and not (tmp_path / "bad").exists()
+    assert not list(tmp_path.glob(".bad.partial-*"))

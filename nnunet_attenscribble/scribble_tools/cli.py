@@ -97,6 +97,12 @@ def command_evaluate(args):
         print(f"wrote {Path(args.output) / 'metrics_per_case.csv'} and {Path(args.output) / 'summary.json'}")
 
 
+def command_postprocess(args):
+    from .postprocess import postprocess_folder
+    written = postprocess_folder(args.predictions, args.output, args.per_class, args.overwrite)
+    print(f"wrote {len(written)} post-processed label maps to {args.output}")
+
+
 def command_overlay(args):
     from .overlay import overlay_folders
     written = overlay_folders(args.images, args.predictions, args.output, args.references, args.scribbles,
@@ -165,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--dataset-json", help="dataset.json for class names (default: values found)")
     evaluate.add_argument("--output", help="folder for metrics_per_case.csv and summary.json")
     evaluate.set_defaults(func=command_evaluate)
+
+    postprocess = sub.add_parser("postprocess", help="keep the largest connected foreground component of predictions")
+    postprocess.add_argument("--predictions", required=True)
+    postprocess.add_argument("--output", required=True)
+    postprocess.add_argument("--per-class", action="store_true", help="then also each class's largest component")
+    postprocess.add_argument("--overwrite", action="store_true")
+    postprocess.set_defaults(func=command_postprocess)
 
     overlay = sub.add_parser("overlay", help="PNG pictures: scribbles, prediction and dense label outlines")
     overlay.add_argument("--images", required=True)
