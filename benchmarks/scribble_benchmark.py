@@ -11,7 +11,8 @@ by `attenscribble simulate` (seed 0) on ../shared/data/hippocampus-msd, case-wis
 Trainers: nnU-Net's ignore-label baseline, the AttenScribble ablations, AttenScribbleTrainer, and nnU-Net on
 the dense labels (`dense`: upper bound). A name ending in `_long` (`dense_long`, `AttenScribbleTrainer_long`)
 trains with 3x the profile's iterations: the dense model needs them to converge on this budget, and a
-scribble trainer at the same 3x is the equal-budget comparison with it. Evaluation: `attenscribble evaluate` against dense labels of the test cases.
+scribble trainer at the same 3x is the equal-budget comparison with it. Evaluation: `attenscribble evaluate`
+against dense labels of the test cases.
 Resumable: finished steps (datasets, preprocessing, trainings, predictions, evaluations) are skipped.
 """
 from __future__ import annotations

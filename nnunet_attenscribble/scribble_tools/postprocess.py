@@ -41,7 +41,8 @@ def postprocess_folder(predictions, output, per_class: bool = False, overwrite: 
             image = read_image(path)
             segmentation = sitk.GetArrayFromImage(image)
             if not np.issubdtype(segmentation.dtype, np.integer):
-                raise ScribbleToolError(path, f"is not a label map (integer voxels expected, found {segmentation.dtype})")
+                raise ScribbleToolError(path, "is not a label map (integer voxels expected, found "
+                                              f"{segmentation.dtype})")
             kept = keep_largest_components(segmentation, per_class)
             write_image(array_with_geometry(kept, image), folder / path.name)
             written.append(Path(output) / path.name)

@@ -17,5 +17,6 @@ __all__ = ["AttenScribbleTrainer", "AttenScribbleTrainer_PartialCE", "AttenScrib
            "AttenScribbleTrainer_NnUNetPartialLoss", "AttenScribbleTrainer_SlowSimilarityAffine",
            "AttenScribbleTrainer_BalancedPaddingBackground",
            "AttenScribbleTrainer_NoCRFRampUp", "AttenScribbleTrainer_NoPartialDice",
-           "AttenScribbleTrainer_PartialCEDice", "AttenScribbleTrainer_PartialCEDice_CRF", "nnUNetTrainer_AttenScribbleBudget",
-           "AttenScribbleTrainer_CRFWeight03", "AttenScribbleTrainer_CRFSigmaIntensity005"]
+           "AttenScribbleTrainer_PartialCEDice", "AttenScribbleTrainer_PartialCEDice_CRF",
+           "AttenScribbleTrainer_CRFWeight03", "AttenScribbleTrainer_CRFSigmaIntensity005",
+           "nnUNetTrainer_AttenScribbleBudget"]
