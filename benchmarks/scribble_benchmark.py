@@ -1,6 +1,6 @@
 """Scribble benchmark on real data: every trainer on identical plans, data and iteration budget.
 
-    python benchmarks/scribble_benchmark.py --profile cpu            # 2 cores: ~5 min per ACDC, ~14 per hippocampus run
+    python benchmarks/scribble_benchmark.py --profile cpu            # 2 cores: the default trainers in ~90 min
     python benchmarks/scribble_benchmark.py --profile gpu --datasets acdc --parallel 5   # H100: ~7 min in all
     (on a lent GPU machine with no package registry: benchmarks/device/prepare.sh here, then gpu_profile.sh there)
     python benchmarks/scribble_benchmark.py --profile smoke          # tiny, for the tests
@@ -8,11 +8,12 @@
 ACDC 2d: expert scribbles of patients 021-100 (../shared/data/acdc-scribble), patient-wise split (train on
 021-080, test on 081-100, both frames of a patient on one side). Hippocampus 3d_fullres: scribbles simulated
 by `attenscribble simulate` (seed 0) on ../shared/data/hippocampus-msd, case-wise split (IDs >= 250 test).
-Trainers: nnU-Net's ignore-label baseline, the AttenScribble ablations, AttenScribbleTrainer, and nnU-Net on
-the dense labels (`dense`: upper bound). A name ending in `_long` (`dense_long`, `AttenScribbleTrainer_long`)
-trains with 3x the profile's iterations: the dense model needs them to converge on this budget, and a
-scribble trainer at the same 3x is the equal-budget comparison with it. Evaluation: `attenscribble evaluate`
-against dense labels of the test cases.
+Trainers (default): nnU-Net's ignore-label baseline, the default's ablation (partial CE + masked Dice, + masked
+CRF, + attention block = AttenScribbleTrainer, + similarity loss) and nnU-Net on the dense labels with 3x the
+iterations (`dense_long`: the upper bound; `dense` trains with the profile's own budget). A name ending in
+`_long` trains with 3x the profile's iterations: the dense model needs them to converge on this budget, and a
+scribble trainer at the same 3x (`AttenScribbleTrainer_long`) is the equal-budget comparison with it.
+Evaluation: `attenscribble evaluate` against dense labels of the test cases.
 Resumable: finished steps (datasets, preprocessing, trainings, predictions, evaluations) are skipped.
 """
 from __future__ import annotations
@@ -39,7 +40,8 @@ from nnunet_attenscribble.scribble_tools.evaluate import class_names_from_datase
 
 SCRIBBLE_TRAINERS = ["nnUNetTrainer_AttenScribbleBudget", "AttenScribbleTrainer_PartialCEDice",
                      "AttenScribbleTrainer_PartialCEDice_CRF", "AttenScribbleTrainer",
-                     "AttenScribbleTrainer_NoPartialDice", "AttenScribbleTrainer_WithSimilarity"]
+                     "AttenScribbleTrainer_PlusSimilarity"]
+DEFAULT_TRAINERS = SCRIBBLE_TRAINERS + ["dense_long"]  # the baseline, the default's ablation, the upper bound
 DENSE_TRAINER = "nnUNetTrainer_AttenScribbleBudget"
 DENSE = "dense"                 # nnU-Net (DENSE_TRAINER) on the dense labels: the upper bound
 LONG_SUFFIX, LONG_FACTOR = "_long", 3  # "<trainer or dense>_long": LONG_FACTOR x the profile's iterations
@@ -52,6 +54,7 @@ LABELS = {"nnUNetTrainer_AttenScribbleBudget": "nnU-Net ignore-label baseline (D
           "AttenScribbleTrainer": "+ attention block (AttenScribbleTrainer, default)",
           "AttenScribbleTrainer_NoSimilarity": "AttenScribbleTrainer (former name)",
           "AttenScribbleTrainer_WithSimilarity": "attention + CRF + similarity loss (the paper's full objective)",
+          "AttenScribbleTrainer_PlusSimilarity": "+ attentive similarity loss (default + similarity)",
           "dense": "nnU-Net on dense labels",
           "AttenScribbleTrainer_PartialDice": "AttenScribble + nnU-Net's partial Dice",
           "AttenScribbleTrainer_HalfSimilarityWindow": "AttenScribble, similarity window halved",
@@ -88,7 +91,8 @@ class Profile:
     acdc_spacing_factor: float     # in-plane spacing multiplier (2: half resolution)
     hippocampus_spacing_factor: float
     feature_factor: float          # features_per_stage multiplier
-    batch_size: int                # 0: keep nnU-Net's
+    acdc_batch_size: int           # 0: keep nnU-Net's
+    hippocampus_batch_size: int
     drop_stages: int               # encoder stages removed from the end
     acdc_train_ids: str = "21-80"
     acdc_test_ids: str = "81-100"
@@ -98,14 +102,15 @@ class Profile:
 
 PROFILES = {
     "cpu": Profile(acdc_iterations=600, hippocampus_iterations=400, acdc_spacing_factor=2.0,
-                   hippocampus_spacing_factor=1.0, feature_factor=0.5,
-                   batch_size=8, drop_stages=1, tta=False),
+                   hippocampus_spacing_factor=1.0, feature_factor=0.5,  # 3d batch 4: 2.7x faster steps than 8
+                   acdc_batch_size=8, hippocampus_batch_size=4, drop_stages=1, tta=False),
     "gpu": Profile(acdc_iterations=400, hippocampus_iterations=400, acdc_spacing_factor=1.0,  # 15-min GPU lease
                    hippocampus_spacing_factor=1.0, feature_factor=1.0,
-                   batch_size=0, drop_stages=0),
+                   acdc_batch_size=0, hippocampus_batch_size=0, drop_stages=0),
     "smoke": Profile(acdc_iterations=4, hippocampus_iterations=4, acdc_spacing_factor=4.0,
                      hippocampus_spacing_factor=2.0, feature_factor=0.25,
-                     batch_size=2, drop_stages=2, acdc_train_ids="21-23", acdc_test_ids="81",
+                     acdc_batch_size=2, hippocampus_batch_size=2, drop_stages=2, acdc_train_ids="21-23",
+                     acdc_test_ids="81",
                      hippocampus_max_cases=8, tta=False),
 }
 
@@ -142,7 +147,7 @@ def dense_copy(scribble_dataset: Path, dense_dataset: Path) -> None:
     partial.rename(dense_dataset)
 
 
-def reduced_configuration(configuration: dict, profile: Profile, spacing_factor: float) -> dict:
+def reduced_configuration(configuration: dict, profile: Profile, spacing_factor: float, batch_size: int) -> dict:
     """nnU-Net's configuration made smaller for the CPU: coarser in-plane spacing, fewer features and
     stages, smaller batch. Returns a full configuration dict (no inheritance)."""
     reduced = copy.deepcopy(configuration)
@@ -165,15 +170,15 @@ def reduced_configuration(configuration: dict, profile: Profile, spacing_factor:
     for axis in in_plane:
         patch[axis] = int(patch[axis] / spacing_factor)
     reduced["patch_size"] = [max(d, (p // d) * d) for p, d in zip(patch, divisor)]
-    if profile.batch_size:
-        reduced["batch_size"] = profile.batch_size
+    if batch_size:
+        reduced["batch_size"] = batch_size
     reduced["median_image_size_in_voxels"] = [m / (spacing_factor if i in in_plane else 1.0)
                                               for i, m in enumerate(reduced["median_image_size_in_voxels"])]
     return reduced
 
 
 def plan_and_preprocess(dataset_id: int, dataset_name: str, base_configuration: str, profile_name: str,
-                        profile: Profile, spacing_factor: float, env: dict, log_file: Path,
+                        profile: Profile, spacing_factor: float, batch_size: int, env: dict, log_file: Path,
                         reference_plans: Path = None) -> str:
     """Plan with nnU-Net, add the profile's configuration, preprocess it; returns the configuration name."""
     preprocessed = Path(env["nnUNet_preprocessed"]) / dataset_name
@@ -192,7 +197,7 @@ def plan_and_preprocess(dataset_id: int, dataset_name: str, base_configuration: 
     plans = json.loads(plans_file.read_text())
     if name != base_configuration:
         configuration = reduced_configuration(plans["configurations"][base_configuration], profile,
-                                              spacing_factor)
+                                              spacing_factor, batch_size)
         configuration["data_identifier"] = f"nnUNetPlans_{name}"
         plans["configurations"][name] = configuration
         plans_file.write_text(json.dumps(plans, indent=2))
@@ -310,21 +315,21 @@ def run_dataset(kind: str, work: Path, data: Path, profile_name: str, profile: P
         scribbles = prepare_acdc(work, data, profile)
         scribble_id, dense_id, dense_name, base = 801, 811, "Dataset811_ACDCDense", "2d"
         iterations = profile.acdc_iterations
-        spacing_factor = profile.acdc_spacing_factor
+        spacing_factor, batch_size = profile.acdc_spacing_factor, profile.acdc_batch_size
     else:
         scribbles = prepare_hippocampus(work, data, profile)
         scribble_id, dense_id, dense_name, base = 802, 812, "Dataset812_HippocampusSimDense", "3d_fullres"
         iterations = profile.hippocampus_iterations
-        spacing_factor = profile.hippocampus_spacing_factor
+        spacing_factor, batch_size = profile.hippocampus_spacing_factor, profile.hippocampus_batch_size
     log_file = work / "preprocessing.log"
     log(f"{kind}: planning and preprocessing")
     configuration = plan_and_preprocess(scribble_id, scribbles.name, base, profile_name, profile, spacing_factor,
-                                        env, log_file)
+                                        batch_size, env, log_file)
     write_single_split(scribbles.name, env)
     if any(split_budget(t)[0] == DENSE for t in trainers):
         dense_copy(scribbles, scribbles.parent / dense_name)
-        plan_and_preprocess(dense_id, dense_name, base, profile_name, profile, spacing_factor, env, log_file,
-                            reference_plans=Path(env["nnUNet_preprocessed"]) / scribbles.name / "nnUNetPlans.json")
+        plan_and_preprocess(dense_id, dense_name, base, profile_name, profile, spacing_factor, batch_size, env,
+                            log_file, reference_plans=Path(env["nnUNet_preprocessed"]) / scribbles.name / "nnUNetPlans.json")
         write_single_split(dense_name, env)
     classes = class_names_from_dataset_json(scribbles / "dataset.json")
     jobs = training_jobs(trainers, seeds, iterations, (scribble_id, scribbles.name), (dense_id, dense_name))
@@ -350,7 +355,7 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
     parser.add_argument("--work-dir", type=Path, help="default: benchmarks/runs/<profile>")
     parser.add_argument("--datasets", nargs="+", choices=["acdc", "hippocampus"], default=["acdc", "hippocampus"])
-    parser.add_argument("--trainers", nargs="+", default=SCRIBBLE_TRAINERS + ["dense"],
+    parser.add_argument("--trainers", nargs="+", default=DEFAULT_TRAINERS,
                         help="trainer class names, or 'dense' for nnU-Net on the dense labels; a name ending in "
                              f"'{LONG_SUFFIX}' trains with {LONG_FACTOR}x the profile's iterations")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])

@@ -60,3 +60,17 @@ def test_benchmark_jobs_long_suffix_triples_iterations_of_any_trainer():
     assert jobs[6] == ("nnUNetTrainer_AttenScribbleBudget", 812, "Dense", "dense_long", 1200, 0)
     assert label("dense_long") == "nnU-Net on dense labels, 3x iterations"
     assert label("AttenScribbleTrainer_PartialCE_CRF@v0.2") == "partial CE + masked CRF [v0.2 run]"
+
+
+def test_cpu_profile_reduces_each_dataset_with_its_own_batch_size():
+    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+    from scribble_benchmark import PROFILES, reduced_configuration
+    from plans_helpers import CASES, configuration as configuration_manager
+    configuration = {**configuration_manager(*CASES["plain-3d"]).configuration,
+                     "median_image_size_in_voxels": [8, 16, 16]}
+    cpu = PROFILES["cpu"]
+    reduced = reduced_configuration(configuration, cpu, cpu.hippocampus_spacing_factor, cpu.hippocampus_batch_size)
+    assert (reduced["batch_size"], cpu.acdc_batch_size) == (4, 8)
+    stages = configuration["architecture"]["arch_kwargs"]["n_stages"]
+    assert reduced["architecture"]["arch_kwargs"]["n_stages"] == stages - 1
+    assert reduced_configuration(configuration, PROFILES["gpu"], 1.0, 0)["batch_size"] == configuration["batch_size"]

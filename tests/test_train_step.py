@@ -83,11 +83,12 @@ def test_class_balanced_trainer_loss_is_the_balanced_ce_at_every_scale():
 
 
 def test_default_loss_is_partial_ce_plus_masked_dice_at_every_scale():
-    """The default adds nnU-Net's masked Dice (weight 1) to the partial CE at every deep-supervision scale;
-    _NoPartialDice (version 0.3's default) keeps the partial CE alone."""
+    """The default adds nnU-Net's masked Dice (weight 1) to the partial CE at every deep-supervision scale, and so
+    does _PlusSimilarity; _NoPartialDice (version 0.3's default) keeps the partial CE alone."""
     from reference import partial_ce_dice_reference
     plans = step_time.preset_plans("tiny-2d")
-    for name, dice_weight in (("AttenScribbleTrainer", 1.0), ("AttenScribbleTrainer_NoPartialDice", 0.0)):
+    for name, dice_weight in (("AttenScribbleTrainer", 1.0), ("AttenScribbleTrainer_NoPartialDice", 0.0),
+                              ("AttenScribbleTrainer_PlusSimilarity", 1.0)):
         trainer = step_time.make_trainer(name, plans, "tiny-2d", torch.device("cpu"), 2)
         torch.manual_seed(0)
         batch = step_time.make_batch(trainer, 2, torch.device("cpu"))
@@ -98,6 +99,19 @@ def test_default_loss_is_partial_ce_plus_masked_dice_at_every_scale():
                                                          trainer.configuration_manager.batch_dice, dice_weight)
                            for w, o, t in zip(trainer.loss.weight_factors, outputs, batch["target"]) if w)
         assert loss == pytest.approx(float(expected), rel=1e-4), name
+
+
+def test_plus_similarity_adds_the_similarity_term_to_the_default():
+    """_PlusSimilarity's training step has the default's terms plus a positive similarity loss; the default has none."""
+    plans = step_time.preset_plans("tiny-2d")
+    terms = {}
+    for name in ("AttenScribbleTrainer", "AttenScribbleTrainer_PlusSimilarity"):
+        trainer = step_time.make_trainer(name, plans, "tiny-2d", torch.device("cpu"), 2)
+        torch.manual_seed(0)
+        terms[name] = trainer.train_step(step_time.make_batch(trainer, 2, torch.device("cpu")))
+    assert set(terms["AttenScribbleTrainer"]) == {"loss", "partial_loss", "crf_loss"}
+    assert set(terms["AttenScribbleTrainer_PlusSimilarity"]) == {"loss", "partial_loss", "crf_loss", "similarity_loss"}
+    assert float(terms["AttenScribbleTrainer_PlusSimilarity"]["similarity_loss"]) > 0.0
 
 
 def test_crf_rampup_scales_the_crf_term_over_the_first_epochs():

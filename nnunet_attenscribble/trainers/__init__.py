@@ -8,6 +8,7 @@ from .ablations import (AttenScribbleTrainer_BalancedPaddingBackground, AttenScr
                         AttenScribbleTrainer_PartialCE,
                         AttenScribbleTrainer_PartialCE_CRF, AttenScribbleTrainer_PartialCEDice,
                         AttenScribbleTrainer_PartialCEDice_CRF, AttenScribbleTrainer_PartialDice,
+                        AttenScribbleTrainer_PlusSimilarity,
                         AttenScribbleTrainer_SlowSimilarityAffine, AttenScribbleTrainer_WithSimilarity)
 from .budget import nnUNetTrainer_AttenScribbleBudget
 
@@ -19,4 +20,5 @@ __all__ = ["AttenScribbleTrainer", "AttenScribbleTrainer_PartialCE", "AttenScrib
            "AttenScribbleTrainer_NoCRFRampUp", "AttenScribbleTrainer_NoPartialDice",
            "AttenScribbleTrainer_PartialCEDice", "AttenScribbleTrainer_PartialCEDice_CRF",
            "AttenScribbleTrainer_CRFWeight03", "AttenScribbleTrainer_CRFSigmaIntensity005",
+           "AttenScribbleTrainer_PlusSimilarity",
            "nnUNetTrainer_AttenScribbleBudget"]

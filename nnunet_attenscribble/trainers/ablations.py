@@ -42,6 +42,11 @@ class AttenScribbleTrainer_WithSimilarity(AttenScribbleTrainer_NoPartialDice):
     similarity_weight = 0.1
 
 
+class AttenScribbleTrainer_PlusSimilarity(AttenScribbleTrainer):
+    """The default plus the paper's attentive similarity loss (weight 0.1): the last step of the default's ablation."""
+    similarity_weight = 0.1
+
+
 class AttenScribbleTrainer_PartialDice(AttenScribbleTrainer):
     """The default since version 0.4.0 (partial CE + masked Dice), kept under the name it was measured with so that
     its models still predict (until 0.3.0 this class was the full objective plus masked Dice)."""
