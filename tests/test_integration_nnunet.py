@@ -91,6 +91,22 @@ def test_ablation_without_attention_and_budget_baseline(nnunet_root):
     _predict_and_check(nnunet_root, "2d", "AttenScribbleTrainer_PartialCE")
 
 
+def test_equal_seeds_train_identically_with_augmentation_workers(nnunet_root):
+    """ATTENSCRIBBLE_SEED makes a run reproducible although nnU-Net augments in two worker processes."""
+    import torch
+    name, identifier, _, _ = DATASETS["2d"]
+    weights = {}
+    for run_name, seed in (("first", 5), ("again", 5), ("other", 6)):
+        results = nnunet_root / f"results_seed_{run_name}"
+        _train(nnunet_root, identifier, "2d", "AttenScribbleTrainer", nnUNet_n_proc_DA=2,
+               ATTENSCRIBBLE_SEED=seed, nnUNet_results=results)
+        fold = results / name / "AttenScribbleTrainer__nnUNetPlans__2d" / "fold_0"
+        weights[run_name] = torch.load(fold / "checkpoint_final.pth", map_location="cpu",
+                                       weights_only=False)["network_weights"]
+    assert all(torch.equal(weights["first"][k], weights["again"][k]) for k in weights["first"])
+    assert not all(torch.equal(weights["first"][k], weights["other"][k]) for k in weights["first"])
+
+
 def test_python_predictor_api_finds_trainer(nnunet_root):
     """nnUNetPredictor looks the class up by the name in the checkpoint, in a fresh interpreter."""
     name, _, shape, _ = DATASETS["3d_fullres"]

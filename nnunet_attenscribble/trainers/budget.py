@@ -3,8 +3,8 @@
 ATTENSCRIBBLE_EPOCHS, ATTENSCRIBBLE_ITERATIONS_PER_EPOCH and ATTENSCRIBBLE_VAL_ITERATIONS override
 nnU-Net's num_epochs (1000), num_iterations_per_epoch (250) and num_val_iterations_per_epoch (50).
 Unset, nnU-Net's defaults apply. The polynomial LR schedule follows num_epochs automatically.
-ATTENSCRIBBLE_SEED seeds Python, NumPy and torch before the network is built (nnU-Net itself does not seed;
-augmentation worker processes still draw their own randomness).
+ATTENSCRIBBLE_SEED seeds Python, NumPy and torch before the network is built and every augmentation worker
+(nnU-Net itself does not seed), so two runs with the same seed train identically on the CPU.
 """
 import os
 import random
@@ -13,6 +13,8 @@ import numpy as np
 
 import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+from nnunet_attenscribble.trainers.seeded_augmentation import seeded_augmentation
 
 BUDGET_VARIABLES = {
     "num_epochs": "ATTENSCRIBBLE_EPOCHS",
@@ -26,6 +28,9 @@ class EnvironmentBudgetMixin:
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
+        seed = os.environ.get("ATTENSCRIBBLE_SEED")
+        if seed and not seed.isdigit():
+            raise ValueError(f"ATTENSCRIBBLE_SEED={seed!r}: expected a non-negative integer")
         # nnU-Net records the init arguments by inspecting this signature: keep it explicit
         super().__init__(plans, configuration, fold, dataset_json, device)
         for attribute, variable in BUDGET_VARIABLES.items():
@@ -34,11 +39,18 @@ class EnvironmentBudgetMixin:
                 if not value.isdigit() or int(value) < 1:
                     raise ValueError(f"{variable}={value!r}: expected a positive integer")
                 setattr(self, attribute, int(value))
-        seed = os.environ.get("ATTENSCRIBBLE_SEED")
-        if seed:
-            random.seed(int(seed))
-            np.random.seed(int(seed))
-            torch.manual_seed(int(seed))
+        self.seed = int(seed) if seed else None
+        if self.seed is not None:
+            random.seed(self.seed)
+            np.random.seed(self.seed)
+            torch.manual_seed(self.seed)
+
+    def get_dataloaders(self):
+        """nnU-Net's loaders; with a seed, their augmentation workers are seeded and read in a fixed order."""
+        if self.seed is None:
+            return super().get_dataloaders()
+        with seeded_augmentation(self.seed):
+            return super().get_dataloaders()
 
 
 class nnUNetTrainer_AttenScribbleBudget(EnvironmentBudgetMixin, nnUNetTrainer):
