@@ -30,6 +30,13 @@ def _only_class(target, value):
     return target
 
 
+def _trainer_and_batch(name):
+    """A tiny-2d trainer of class `name` and a synthetic batch drawn after seeding torch with 0."""
+    trainer = step_time.make_trainer(name, step_time.preset_plans("tiny-2d"), "tiny-2d", torch.device("cpu"), 2)
+    torch.manual_seed(0)
+    return trainer, step_time.make_batch(trainer, 2, torch.device("cpu"))
+
+
 @pytest.mark.parametrize("case", ["all_ignore", "single_class", "normal"])
 def test_degenerate_patches_give_finite_losses(trainer, case):
     fills = {"all_ignore": lambda t: t.fill_(step_time.NUM_CLASSES), "single_class": lambda t: _only_class(t, 2),
@@ -64,12 +71,9 @@ def test_similarity_affine_gradient_scale():
 def test_class_balanced_trainer_loss_is_the_balanced_ce_at_every_scale():
     """_BalancedPaddingBackground swaps nnU-Net's CE inside its deep-supervision loss; the default keeps nnU-Net's."""
     from reference import class_balanced_partial_ce_reference
-    plans = step_time.preset_plans("tiny-2d")
     losses = {}
     for name in ("AttenScribbleTrainer", "AttenScribbleTrainer_BalancedPaddingBackground"):
-        trainer = step_time.make_trainer(name, plans, "tiny-2d", torch.device("cpu"), 2)
-        torch.manual_seed(0)
-        batch = step_time.make_batch(trainer, 2, torch.device("cpu"))
+        trainer, batch = _trainer_and_batch(name)
         for target in batch["target"]:  # background scribbled generously: where the two losses differ
             target[..., : target.shape[-2] // 2, :] = 0
         with torch.no_grad():
@@ -86,12 +90,9 @@ def test_default_loss_is_partial_ce_plus_masked_dice_at_every_scale():
     """The default adds nnU-Net's masked Dice (weight 1) to the partial CE at every deep-supervision scale, and so
     does _PlusSimilarity; _NoPartialDice (version 0.3's default) keeps the partial CE alone."""
     from reference import partial_ce_dice_reference
-    plans = step_time.preset_plans("tiny-2d")
     for name, dice_weight in (("AttenScribbleTrainer", 1.0), ("AttenScribbleTrainer_NoPartialDice", 0.0),
                               ("AttenScribbleTrainer_PlusSimilarity", 1.0)):
-        trainer = step_time.make_trainer(name, plans, "tiny-2d", torch.device("cpu"), 2)
-        torch.manual_seed(0)
-        batch = step_time.make_batch(trainer, 2, torch.device("cpu"))
+        trainer, batch = _trainer_and_batch(name)
         with torch.no_grad():
             outputs, _ = split_network_output(trainer.network(batch["data"]))
             loss = float(trainer.loss(outputs, batch["target"]))
@@ -103,12 +104,10 @@ def test_default_loss_is_partial_ce_plus_masked_dice_at_every_scale():
 
 def test_plus_similarity_adds_the_similarity_term_to_the_default():
     """_PlusSimilarity's training step has the default's terms plus a positive similarity loss; the default has none."""
-    plans = step_time.preset_plans("tiny-2d")
     terms = {}
     for name in ("AttenScribbleTrainer", "AttenScribbleTrainer_PlusSimilarity"):
-        trainer = step_time.make_trainer(name, plans, "tiny-2d", torch.device("cpu"), 2)
-        torch.manual_seed(0)
-        terms[name] = trainer.train_step(step_time.make_batch(trainer, 2, torch.device("cpu")))
+        trainer, batch = _trainer_and_batch(name)
+        terms[name] = trainer.train_step(batch)
     assert set(terms["AttenScribbleTrainer"]) == {"loss", "partial_loss", "crf_loss"}
     assert set(terms["AttenScribbleTrainer_PlusSimilarity"]) == {"loss", "partial_loss", "crf_loss", "similarity_loss"}
     assert float(terms["AttenScribbleTrainer_PlusSimilarity"]["similarity_loss"]) > 0.0
