@@ -60,6 +60,7 @@ def run_demo(output: Path, epochs: int = 8, iterations: int = 25, overwrite: boo
            "nnUNet_results": str(results), "nnUNet_compile": "false",
            "ATTENSCRIBBLE_EPOCHS": str(epochs), "ATTENSCRIBBLE_ITERATIONS_PER_EPOCH": str(iterations),
            "ATTENSCRIBBLE_VAL_ITERATIONS": "5"}
+    env.setdefault("ATTENSCRIBBLE_SEED", "0")  # the same demo model on every run (on the CPU)
     env.setdefault("nnUNet_def_n_proc", "2")
 
     print(f"[demo] writing a synthetic scribble dataset to {raw / DATASET_NAME}", flush=True)
