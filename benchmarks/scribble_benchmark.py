@@ -1,6 +1,7 @@
-"""Scribble benchmark on real data: every trainer on identical plans, data and iteration budget.
+"""Scribble benchmark on real data: every trainer on identical plans, data and iteration budgets.
 
     python benchmarks/scribble_benchmark.py --profile cpu            # 2 cores: the default trainers in ~90 min
+    python benchmarks/scribble_benchmark.py --profile cpu --budgets 1 3 9 --trainers nnUNetTrainer_AttenScribbleBudget AttenScribbleTrainer dense
     python benchmarks/scribble_benchmark.py --profile gpu --datasets acdc --parallel 5   # H100: ~7 min in all
     (on a lent GPU machine with no package registry: benchmarks/device/prepare.sh here, then gpu_profile.sh there)
     python benchmarks/scribble_benchmark.py --profile smoke          # tiny, for the tests
@@ -9,12 +10,13 @@ ACDC 2d: expert scribbles of patients 021-100 (../shared/data/acdc-scribble), pa
 021-080, test on 081-100, both frames of a patient on one side). Hippocampus 3d_fullres: scribbles simulated
 by `attenscribble simulate` (seed 0) on ../shared/data/hippocampus-msd, case-wise split (IDs >= 250 test).
 Trainers (default): nnU-Net's ignore-label baseline, the default's ablation (partial CE + masked Dice, + masked
-CRF, + attention block = AttenScribbleTrainer, + similarity loss) and nnU-Net on the dense labels with 3x the
-iterations (`dense_long`: the upper bound; `dense` trains with the profile's own budget). A name ending in
-`_long` trains with 3x the profile's iterations: the dense model needs them to converge on this budget, and a
-scribble trainer at the same 3x (`AttenScribbleTrainer_long`) is the equal-budget comparison with it.
-Evaluation: `attenscribble evaluate` against dense labels of the test cases.
-Resumable: finished steps (datasets, preprocessing, trainings, predictions, evaluations) are skipped.
+CRF, + attention block = AttenScribbleTrainer, + similarity loss) and `dense`, nnU-Net on the dense labels (the
+upper bound). `--budgets` multiplies the profile's iterations (1 3 9: three runs of each trainer and seed); the
+poly LR schedule spans each whole run. Evaluation: `attenscribble evaluate` against dense labels of the test cases.
+Every finished run is recorded as one JSON file under --results-dir (default: benchmarks/results/<profile>,
+committed), and the report (table trainer x budget, Dice and HD95 against iterations) is built from all records
+there. Resumable: recorded runs and finished steps (datasets, preprocessing, trainings, predictions) are skipped; a
+training killed midway continues from nnU-Net's latest checkpoint.
 """
 from __future__ import annotations
 
@@ -34,53 +36,18 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPOSITORY.parent / "shared" / "data"
 sys.path.insert(0, str(REPOSITORY))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from benchmark_report import DENSE, format_report, load_records, plot_report, record_path, write_record  # noqa: E402
+from nnunet_attenscribble import __version__  # noqa: E402
 from nnunet_attenscribble.scribble_tools.cli import main as attenscribble  # noqa: E402
 from nnunet_attenscribble.scribble_tools.evaluate import class_names_from_dataset_json, evaluate_folders  # noqa: E402
 
 SCRIBBLE_TRAINERS = ["nnUNetTrainer_AttenScribbleBudget", "AttenScribbleTrainer_PartialCEDice",
                      "AttenScribbleTrainer_PartialCEDice_CRF", "AttenScribbleTrainer",
                      "AttenScribbleTrainer_PlusSimilarity"]
-DEFAULT_TRAINERS = SCRIBBLE_TRAINERS + ["dense_long"]  # the baseline, the default's ablation, the upper bound
+DEFAULT_TRAINERS = SCRIBBLE_TRAINERS + [DENSE]  # the baseline, the default's ablation, the upper bound
 DENSE_TRAINER = "nnUNetTrainer_AttenScribbleBudget"
-DENSE = "dense"                 # nnU-Net (DENSE_TRAINER) on the dense labels: the upper bound
-LONG_SUFFIX, LONG_FACTOR = "_long", 3  # "<trainer or dense>_long": LONG_FACTOR x the profile's iterations
-LABELS = {"nnUNetTrainer_AttenScribbleBudget": "nnU-Net ignore-label baseline (Dice+CE on scribbles)",
-          "AttenScribbleTrainer_PartialCE": "partial CE only (no masked Dice)",
-          "AttenScribbleTrainer_PartialCE_CRF": "partial CE + masked CRF",
-          "AttenScribbleTrainer_NoPartialDice": "+ attention block (v0.3's default)",
-          "AttenScribbleTrainer_PartialCEDice": "partial CE + masked Dice",
-          "AttenScribbleTrainer_PartialCEDice_CRF": "+ masked CRF",
-          "AttenScribbleTrainer": "+ attention block (AttenScribbleTrainer, default)",
-          "AttenScribbleTrainer_NoSimilarity": "AttenScribbleTrainer (former name)",
-          "AttenScribbleTrainer_WithSimilarity": "attention + CRF + similarity loss (the paper's full objective)",
-          "AttenScribbleTrainer_PlusSimilarity": "+ attentive similarity loss (default + similarity)",
-          "dense": "nnU-Net on dense labels",
-          "AttenScribbleTrainer_PartialDice": "AttenScribble + nnU-Net's partial Dice",
-          "AttenScribbleTrainer_HalfSimilarityWindow": "AttenScribble, similarity window halved",
-          "AttenScribbleTrainer_PaddingAsBackground": "AttenScribble, padding supervised as background",
-          "AttenScribbleTrainer_NnUNetPartialLoss": "AttenScribble on nnU-Net's Dice + CE (padding as background)",
-          "AttenScribbleTrainer_SlowSimilarityAffine": "AttenScribble, similarity alpha/beta at the original's step",
-          "AttenScribbleTrainer_BalancedPaddingBackground": "AttenScribble, class-balanced CE, padding as background",
-          "AttenScribbleTrainer_NoCRFRampUp": "v0.3's default without the CRF ramp-up (v0.2's default)",
-          "AttenScribbleTrainer_CRFWeight03": "default, CRF weight 0.3",
-          "AttenScribbleTrainer_CRFSigmaIntensity005": "default, CRF intensity sigma 0.05"}
-
-
-def split_budget(name: str) -> tuple[str, int]:
-    """(trainer or 'dense', multiple of the profile's iterations) of a --trainers name."""
-    if name.endswith(LONG_SUFFIX):
-        return name[: -len(LONG_SUFFIX)], LONG_FACTOR
-    return name, 1
-
-
-def label(tag: str) -> str:
-    """Plot / table label of a run tag; 'Trainer@v0.2' marks cached runs of a class as an older version defined
-    it (kept in the report after the class changed)."""
-    name, _, version = tag.partition("@")
-    trainer, factor = split_budget(name)
-    return LABELS.get(trainer, trainer) + (f", {factor}x iterations" if factor > 1 else "") + \
-        (f" [{version} run]" if version else "")
 
 
 @dataclass(frozen=True)
@@ -215,39 +182,59 @@ def write_single_split(dataset_name: str, env: dict, validation_cases: int = 2) 
     (preprocessed / "splits_final.json").write_text(json.dumps(split, indent=2))
 
 
-def train_predict_evaluate(trainer: str, dataset_id: int, dataset_name: str, configuration: str,
-                           iterations: int, test_images: Path, dense_labels: Path, classes: dict, work: Path,
-                           env: dict, profile: Profile, seed: int, tag: str) -> dict:
-    run_dir = work / "runs" / f"{tag}__seed{seed}"
-    summary_file = run_dir / "evaluation" / "summary.json"
-    if summary_file.is_file():
-        return json.loads(summary_file.read_text())
+@dataclass(frozen=True)
+class Job:
+    """One training of the benchmark: `trainer` (a class, or DENSE) at `budget` x the profile's iterations."""
+    trainer: str
+    budget: int
+    seed: int
+    iterations: int
+    trainer_class: str
+    dataset_id: int
+    dataset_name: str
+
+
+def git_commit() -> str:
+    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPOSITORY, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPOSITORY,
+                           capture_output=True, text=True).stdout.strip()
+    return (result.stdout.strip() or "unknown") + ("+changes" if dirty else "")
+
+
+def train_predict_evaluate(job: Job, kind: str, configuration: str, test_images: Path, dense_labels: Path,
+                           classes: dict, work: Path, env: dict, profile: Profile) -> dict:
+    """Train (continuing nnU-Net's latest checkpoint if a killed run left one), predict and evaluate one job;
+    returns the run's record (summary + provenance)."""
+    run_dir = work / "runs" / f"{kind}__{job.trainer}__{job.budget}x__seed{job.seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    epochs = max(1, iterations // 50)
-    per_epoch = max(1, iterations // epochs)
+    epochs = max(1, job.iterations // 50)
+    per_epoch = max(1, job.iterations // epochs)
     train_env = {**env, "nnUNet_results": str(run_dir / "results"), "ATTENSCRIBBLE_EPOCHS": str(epochs),
                  "ATTENSCRIBBLE_ITERATIONS_PER_EPOCH": str(per_epoch), "ATTENSCRIBBLE_VAL_ITERATIONS": "2",
-                 "ATTENSCRIBBLE_SEED": str(seed)}
+                 "ATTENSCRIBBLE_SEED": str(job.seed)}
     device = env["BENCHMARK_DEVICE"]
-    final = run_dir / "results" / dataset_name / f"{trainer}__nnUNetPlans__{configuration}" / "fold_0" / \
-        "checkpoint_final.pth"
+    fold = run_dir / "results" / job.dataset_name / f"{job.trainer_class}__nnUNetPlans__{configuration}" / "fold_0"
     started = time.time()
-    if not final.is_file():
-        log(f"training {tag} ({epochs} x {per_epoch} iterations, seed {seed})")
-        nnunet(["nnUNetv2_train", dataset_id, configuration, 0, "-tr", trainer, "-device", device],
-               train_env, run_dir / "nnunet.log")
+    if not (fold / "checkpoint_final.pth").is_file():
+        resumed = " (continuing the latest checkpoint)" if (fold / "checkpoint_latest.pth").is_file() else ""
+        log(f"training {kind} {job.trainer} {job.budget}x ({epochs} x {per_epoch} iterations, seed {job.seed})"
+            f"{resumed}")
+        nnunet(["nnUNetv2_train", job.dataset_id, configuration, 0, "-tr", job.trainer_class, "-device", device,
+                "--c"], train_env, run_dir / "nnunet.log")
     train_seconds = time.time() - started
     predictions = run_dir / "predictions"
     if not (predictions / "predict_from_raw_data_args.json").is_file():
-        log(f"predicting {tag}")
-        nnunet(["nnUNetv2_predict", "-i", test_images, "-o", predictions, "-d", dataset_id, "-c", configuration,
-                "-f", 0, "-tr", trainer, "-device", device, *([] if profile.tta else ["--disable_tta"])],
+        log(f"predicting {kind} {job.trainer} {job.budget}x seed {job.seed}")
+        nnunet(["nnUNetv2_predict", "-i", test_images, "-o", predictions, "-d", job.dataset_id, "-c", configuration,
+                "-f", 0, "-tr", job.trainer_class, "-device", device, *([] if profile.tta else ["--disable_tta"])],
                train_env, run_dir / "nnunet.log")
     summary = evaluate_folders(predictions, dense_labels, classes, run_dir / "evaluation")
-    summary["train_seconds"] = train_seconds
-    summary["iterations"] = epochs * per_epoch
-    summary_file.write_text(json.dumps(summary, indent=2))
-    return summary
+    return {"dataset": kind, "trainer": job.trainer, "budget": job.budget, "seed": job.seed,
+            "iterations": epochs * per_epoch, "configuration": configuration,
+            "train_seconds": round(train_seconds, 1), "version": __version__, "commit": git_commit(),
+            "device": device, "machine": f"{platform.node()} {platform.processor() or platform.machine()} "
+                                         f"{os.cpu_count()} cores",
+            "date": time.strftime("%Y-%m-%d"), **summary}
 
 
 def link_subset(source: Path, folder: Path, keep) -> Path:
@@ -297,152 +284,108 @@ def hippocampus_arguments(work: Path, data: Path, profile: Profile) -> list:
             "0", "--class-names", "background", "anterior", "posterior", "--test-ids", "250-999"]
 
 
-def training_jobs(trainers, seeds, iterations: int, scribble_dataset: tuple, dense_dataset: tuple) -> list[tuple]:
-    """(trainer class, dataset id, dataset name, tag, iterations, seed) for every --trainers name and seed; 'dense'
-    is nnU-Net on the dense-label dataset, '_long' multiplies the iterations."""
+def training_jobs(trainers, budgets, seeds, iterations: int, scribble_dataset: tuple, dense_dataset: tuple) -> list[Job]:
+    """Every budget x trainer x seed, in that order (the cheap budgets first); DENSE is nnU-Net's trainer on the
+    dense-label dataset."""
     jobs = []
-    for tag in trainers:
-        trainer, factor = split_budget(tag)
-        trained = (DENSE_TRAINER, *dense_dataset) if trainer == DENSE else (trainer, *scribble_dataset)
-        jobs += [(*trained, tag, iterations * factor, seed) for seed in seeds]
+    for budget in budgets:
+        for trainer in trainers:
+            trained = (DENSE_TRAINER, *dense_dataset) if trainer == DENSE else (trainer, *scribble_dataset)
+            jobs += [Job(trainer, budget, seed, iterations * budget, *trained) for seed in seeds]
     return jobs
 
 
-def run_dataset(kind: str, work: Path, data: Path, profile_name: str, profile: Profile, env: dict, trainers, seeds,
-                parallel: int) -> dict:
-    """Every (trainer, seed) of one dataset; the dense-label dataset is made only when a dense run is asked for."""
+def run_dataset(kind: str, work: Path, data: Path, profile_name: str, profile: Profile, env: dict, trainers,
+                budgets, seeds, parallel: int, results_dir: Path) -> None:
+    """Every budget x trainer x seed of one dataset not yet recorded in results_dir; each finished run is recorded at
+    once. Nothing is prepared when every run is recorded; the dense-label dataset only when a dense run is left."""
     if kind == "acdc":
-        scribbles = prepare_acdc(work, data, profile)
         scribble_id, dense_id, dense_name, base = 801, 811, "Dataset811_ACDCDense", "2d"
-        iterations = profile.acdc_iterations
+        scribble_name, iterations = "Dataset801_ACDCScribble", profile.acdc_iterations
         spacing_factor, batch_size = profile.acdc_spacing_factor, profile.acdc_batch_size
     else:
-        scribbles = prepare_hippocampus(work, data, profile)
         scribble_id, dense_id, dense_name, base = 802, 812, "Dataset812_HippocampusSimDense", "3d_fullres"
-        iterations = profile.hippocampus_iterations
+        scribble_name, iterations = "Dataset802_HippocampusSimScribble", profile.hippocampus_iterations
         spacing_factor, batch_size = profile.hippocampus_spacing_factor, profile.hippocampus_batch_size
+    jobs = [job for job in training_jobs(trainers, budgets, seeds, iterations, (scribble_id, scribble_name),
+                                         (dense_id, dense_name))
+            if not record_path(results_dir, kind, job.trainer, job.budget, job.seed).is_file()]
+    if not jobs:
+        log(f"{kind}: every run asked for is recorded in {results_dir}")
+        return
+    scribbles = prepare_acdc(work, data, profile) if kind == "acdc" else prepare_hippocampus(work, data, profile)
     log_file = work / "preprocessing.log"
     log(f"{kind}: planning and preprocessing")
     configuration = plan_and_preprocess(scribble_id, scribbles.name, base, profile_name, profile, spacing_factor,
                                         batch_size, env, log_file)
     write_single_split(scribbles.name, env)
-    if any(split_budget(t)[0] == DENSE for t in trainers):
+    if any(job.trainer == DENSE for job in jobs):
         dense_copy(scribbles, scribbles.parent / dense_name)
         plan_and_preprocess(dense_id, dense_name, base, profile_name, profile, spacing_factor, batch_size, env,
                             log_file, reference_plans=Path(env["nnUNet_preprocessed"]) / scribbles.name / "nnUNetPlans.json")
         write_single_split(dense_name, env)
     classes = class_names_from_dataset_json(scribbles / "dataset.json")
-    jobs = training_jobs(trainers, seeds, iterations, (scribble_id, scribbles.name), (dense_id, dense_name))
 
-    def run_job(job) -> dict:
-        trainer, dataset_id, dataset_name, tag, budget, seed = job
-        summary = train_predict_evaluate(trainer, dataset_id, dataset_name, configuration, budget,
-                                         scribbles / "imagesTs", scribbles / "denseLabelsTs", classes,
-                                         work / kind, env, profile, seed, f"{kind}__{tag}")
-        log(f"{kind} {tag} seed {seed}: mean Dice {summary['mean']['dice']:.4f}, HD95 {summary['mean']['hd95']:.2f} mm")
-        return summary
+    def run_job(job: Job) -> None:
+        record = train_predict_evaluate(job, kind, configuration, scribbles / "imagesTs", scribbles / "denseLabelsTs",
+                                        classes, work / kind, env, profile)
+        record["command"] = " ".join(sys.argv)
+        write_record(record_path(results_dir, kind, job.trainer, job.budget, job.seed), record)
+        log(f"{kind} {job.trainer} {job.budget}x seed {job.seed}: mean Dice {record['mean']['dice']:.4f}, "
+            f"HD95 {record['mean']['hd95']:.2f} mm")
 
     with ThreadPoolExecutor(max_workers=parallel) as pool:  # trainings are subprocesses: threads suffice
-        summaries = list(pool.map(run_job, jobs))
-    results = {}
-    for job, summary in zip(jobs, summaries):
-        results.setdefault(job[3], []).append(summary)
-    return {"configuration": configuration, "iterations": iterations, "results": results}
+        list(pool.map(run_job, jobs))
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
     parser.add_argument("--work-dir", type=Path, help="default: benchmarks/runs/<profile>")
+    parser.add_argument("--results-dir", type=Path,
+                        help="where each finished run is recorded and the report is built from (default: "
+                             "benchmarks/results/<profile>, committed)")
     parser.add_argument("--datasets", nargs="+", choices=["acdc", "hippocampus"], default=["acdc", "hippocampus"])
     parser.add_argument("--trainers", nargs="+", default=DEFAULT_TRAINERS,
-                        help="trainer class names, or 'dense' for nnU-Net on the dense labels; a name ending in "
-                             f"'{LONG_SUFFIX}' trains with {LONG_FACTOR}x the profile's iterations")
+                        help=f"trainer class names, or '{DENSE}' for nnU-Net on the dense labels")
+    parser.add_argument("--budgets", type=int, nargs="+", default=[1],
+                        help="multiples of the profile's iterations, each a run of its own (e.g. 1 3 9)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--device", default="cuda" if os.environ.get("CUDA_VISIBLE_DEVICES") else "cpu")
     parser.add_argument("--data-dir", type=Path, default=SHARED_DATA,
                         help="folder holding acdc-scribble/ and hippocampus-msd/ (default: ../shared/data)")
     parser.add_argument("--parallel", type=int, default=1,
                         help="trainings run at once (one GPU shared; set nnUNet_n_proc_DA to cores / parallel)")
+    parser.add_argument("--report-only", action="store_true", help="rebuild report.md and scaling.png, train nothing")
     args = parser.parse_args(argv)
+    if any(budget < 1 for budget in args.budgets):
+        parser.error("--budgets: multiples must be positive integers")
     for kind, folder in (("acdc", "acdc-scribble"), ("hippocampus", "hippocampus-msd")):
-        if kind in args.datasets and not (args.data_dir / folder).is_dir():
+        if not args.report_only and kind in args.datasets and not (args.data_dir / folder).is_dir():
             print(f"benchmark: {args.data_dir / folder} is absent; it holds the real data this benchmark needs",
                   file=sys.stderr)
             return 2
     profile = PROFILES[args.profile]
     work = (args.work_dir or REPOSITORY / "benchmarks" / "runs" / args.profile).resolve()
+    results_dir = (args.results_dir or REPOSITORY / "benchmarks" / "results" / args.profile).resolve()
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "nnUNet_raw": str(work / "nnUNet_raw"), "nnUNet_preprocessed": str(work / "nnUNet_preprocessed"),
            "nnUNet_results": str(work / "nnUNet_results"), "nnUNet_compile": "false", "BENCHMARK_DEVICE": args.device}
     env.setdefault("nnUNet_n_proc_DA", "2" if args.device == "cpu" else "12")
     env.setdefault("nnUNet_def_n_proc", "2")
     env.setdefault("BENCHMARK_PROCESSES", str(os.cpu_count() or 2))
-    report_file = work / "report.json"
-    report = json.loads(report_file.read_text()) if report_file.is_file() else {"datasets": {}}
-    report.update({"profile": args.profile, "profile_settings": profile.__dict__, "device": args.device,
-                   "machine": f"{platform.node()} {platform.processor() or platform.machine()} {os.cpu_count()} "
-                              f"cores", "date": time.strftime("%Y-%m-%d")})
-    report.setdefault("commands", []).append(" ".join(sys.argv))
-    for kind in args.datasets:  # merged with earlier invocations on the same work folder
-        new = run_dataset(kind, work, args.data_dir.resolve(), args.profile, profile, env, args.trainers, args.seeds,
-                          args.parallel)
-        merged = report["datasets"].setdefault(kind, {"results": {}})
-        merged.update({k: v for k, v in new.items() if k != "results"})
-        merged["results"].update(new["results"])
-    report_file.write_text(json.dumps(report, indent=2))
-    plot_report(report, work / "dice.png")
-    print(format_report(report))
+    for kind in [] if args.report_only else args.datasets:
+        run_dataset(kind, work, args.data_dir.resolve(), args.profile, profile, env, args.trainers, args.budgets,
+                    args.seeds, args.parallel, results_dir)
+    records = load_records(results_dir)
+    if not records:
+        print(f"benchmark: no run recorded in {results_dir}", file=sys.stderr)
+        return 2
+    report = format_report(records)
+    (results_dir / "report.md").write_text(report.lstrip() + "\n")
+    plot_report(records, results_dir / "scaling.png")
+    print(report)
     return 0
-
-
-def reported_datasets(report: dict) -> dict:
-    """The report's datasets that hold at least one result (an invocation may have added an empty one)."""
-    return {kind: data for kind, data in report["datasets"].items() if data["results"]}
-
-
-def plot_report(report: dict, path: Path) -> None:
-    """Mean Dice per trainer (bars, one panel per dataset; whiskers: std over seeds where several)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-    datasets = reported_datasets(report)
-    bars = [len(data["results"]) for data in datasets.values()]  # panels stacked, each as tall as its bars
-    figure, axes = plt.subplots(len(datasets), 1, figsize=(9, 0.26 * sum(bars) + 1.3 * len(bars)), squeeze=False,
-                                gridspec_kw={"height_ratios": bars})
-    for axis, (kind, data) in zip(axes[:, 0], datasets.items()):
-        tags = list(data["results"])
-        means = [np.mean([r["mean"]["dice"] for r in data["results"][t]]) for t in tags]
-        stds = [np.std([r["mean"]["dice"] for r in data["results"][t]]) for t in tags]
-        axis.barh(range(len(tags)), means, xerr=stds, color="tab:blue")
-        axis.set_yticks(range(len(tags)), [label(t) for t in tags], fontsize=8)
-        axis.set_xlim(0, 1)
-        axis.set_xlabel("mean Dice on the test cases (dense labels)")
-        axis.set_title(f"{kind} ({data['configuration']}, {data['iterations']} iterations)")
-        for y, (value, std) in enumerate(zip(means, stds)):
-            axis.text(value + std + 0.01, y, f"{value:.3f}", va="center", fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(figure)
-
-
-def format_report(report: dict) -> str:
-    import numpy as np
-    lines = []
-    for kind, data in reported_datasets(report).items():
-        classes = list(next(iter(data["results"].values()))[0]["per_class"])
-        lines.append(f"\n{kind} ({data['configuration']}, {data['iterations']} iterations)")
-        header = "| trainer | " + " | ".join(f"Dice {c}" for c in classes) + " | mean Dice | mean HD95 (mm) |"
-        lines += [header, "|" + "---|" * (len(classes) + 3)]
-        for tag, runs in data["results"].items():
-            def stat(values, digits):
-                values = np.array(values, dtype=float)
-                return f"{values.mean():.{digits}f}" + (f" ± {values.std():.{digits}f}" if len(values) > 1 else "")
-            cells = [stat([r["per_class"][c]["dice"] for r in runs], 3) for c in classes]
-            cells += [stat([r["mean"]["dice"] for r in runs], 3), stat([r["mean"]["hd95"] for r in runs], 1)]
-            lines.append(f"| {label(tag)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

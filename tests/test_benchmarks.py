@@ -27,39 +27,64 @@ def test_step_time_benchmark_tiny(tmp_path):
 
 @needs_acdc
 @pytest.mark.integration
-def test_scribble_benchmark_smoke(tmp_path):
+def test_scribble_benchmark_smoke_with_budgets(tmp_path):
     data = tmp_path / "data"  # --data-dir: the layout of ../shared/data anywhere (the GPU machine's copy)
     data.mkdir()
     (data / "acdc-scribble").symlink_to(ACDC)
+    results = tmp_path / "results"
     command = [sys.executable, str(REPOSITORY / "benchmarks" / "scribble_benchmark.py"), "--profile", "smoke",
-               "--datasets", "acdc", "--trainers", "AttenScribbleTrainer_WithSimilarity", "dense_long", "--work-dir", str(tmp_path),
-               "--data-dir", str(data), "--parallel", "2"]
+               "--datasets", "acdc", "--trainers", "AttenScribbleTrainer_WithSimilarity", "dense", "--budgets", "1", "2",
+               "--work-dir", str(tmp_path / "work"), "--results-dir", str(results), "--data-dir", str(data),
+               "--parallel", "2"]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
-    report = json.loads((tmp_path / "report.json").read_text())
-    results = report["datasets"]["acdc"]["results"]
-    assert list(results) == ["AttenScribbleTrainer_WithSimilarity", "dense_long"]  # in the order asked, though run at once
-    assert all(str(link.readlink()).startswith(str(data.resolve())) for link in (tmp_path / "acdc_h5").iterdir())
-    assert set(results["dense_long"][0]["per_class"]) == {"RV", "MYO", "LV"}
-    assert results["dense_long"][0]["iterations"] == 3 * results["AttenScribbleTrainer_WithSimilarity"][0]["iterations"]
-    assert "| attention + CRF + similarity loss (the paper's full objective) |" in result.stdout and (tmp_path / "dice.png").is_file()
-    # resumable: a second run reuses every finished step
+    assert all(str(link.readlink()).startswith(str(data.resolve())) for link in (tmp_path / "work" / "acdc_h5").iterdir())
+    records = {path.name: json.loads(path.read_text()) for path in (results / "acdc").glob("*.json")}
+    assert set(records) == {f"{t}__{b}x__seed0.json" for t in ("AttenScribbleTrainer_WithSimilarity", "dense")
+                            for b in (1, 2)}
+    dense_1x, dense_2x = records["dense__1x__seed0.json"], records["dense__2x__seed0.json"]
+    assert set(dense_1x["per_class"]) == {"RV", "MYO", "LV"} and dense_2x["iterations"] == 2 * dense_1x["iterations"]
+    assert dense_1x["version"] and dense_1x["commit"] and "--budgets" in dense_1x["command"]
+    # the 2x run's poly LR spans its whole run: nnU-Net trained twice the epochs, not the 1x run continued
+    report = (results / "report.md").read_text()
+    assert "| attention + CRF + similarity loss (the paper's full objective) | 2x (8) | 0 |" in report
+    assert "| nnU-Net on dense labels | 1x (4) | 0 |" in report and report in result.stdout
+    assert (results / "scaling.png").is_file()
+    # resumable: a second run reuses every record and prepares nothing
     again = subprocess.run(command, capture_output=True, text=True)
-    assert again.returncode == 0 and "training" not in again.stdout
+    assert again.returncode == 0 and "training" not in again.stdout and "every run asked for is recorded" in again.stdout
 
 
-def test_benchmark_jobs_long_suffix_triples_iterations_of_any_trainer():
+def test_benchmark_jobs_cover_every_budget_trainer_and_seed():
     sys.path.insert(0, str(REPOSITORY / "benchmarks"))
-    from scribble_benchmark import label, training_jobs
-    jobs = training_jobs(["AttenScribbleTrainer", "AttenScribbleTrainer_long", "dense", "dense_long"], [0, 1], 400,
-                         (802, "Scribbles"), (812, "Dense"))
-    assert jobs[:2] == [("AttenScribbleTrainer", 802, "Scribbles", "AttenScribbleTrainer", 400, 0),
-                        ("AttenScribbleTrainer", 802, "Scribbles", "AttenScribbleTrainer", 400, 1)]
-    assert jobs[2] == ("AttenScribbleTrainer", 802, "Scribbles", "AttenScribbleTrainer_long", 1200, 0)
-    assert jobs[4] == ("nnUNetTrainer_AttenScribbleBudget", 812, "Dense", "dense", 400, 0)
-    assert jobs[6] == ("nnUNetTrainer_AttenScribbleBudget", 812, "Dense", "dense_long", 1200, 0)
-    assert label("dense_long") == "nnU-Net on dense labels, 3x iterations"
-    assert label("AttenScribbleTrainer_PartialCE_CRF@v0.2") == "partial CE + masked CRF [v0.2 run]"
+    from scribble_benchmark import Job, training_jobs
+    jobs = training_jobs(["AttenScribbleTrainer", "dense"], [1, 9], [0, 1], 400, (802, "Scribbles"), (812, "Dense"))
+    assert len(jobs) == 8
+    assert jobs[0] == Job("AttenScribbleTrainer", 1, 0, 400, "AttenScribbleTrainer", 802, "Scribbles")
+    assert jobs[3] == Job("dense", 1, 1, 400, "nnUNetTrainer_AttenScribbleBudget", 812, "Dense")
+    assert jobs[4] == Job("AttenScribbleTrainer", 9, 0, 3600, "AttenScribbleTrainer", 802, "Scribbles")
+
+
+def test_report_table_gives_mean_sd_and_share_of_dense_at_the_same_budget(tmp_path):
+    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+    from benchmark_report import format_report, load_records, plot_report, record_path, write_record
+
+    def record(trainer, budget, seed, dice, hd95):
+        per_class = {"A": {"dice": dice, "hd95": hd95}}
+        return {"dataset": "toy", "trainer": trainer, "budget": budget, "seed": seed, "iterations": 100 * budget,
+                "configuration": "2d", "per_class": per_class, "mean": {"dice": dice, "hd95": hd95}}
+
+    for args in [("base", 1, 0, 0.5, 10.0), ("base", 1, 1, 0.7, 30.0), ("dense", 1, 0, 0.8, float("nan")),
+                 ("base", 3, 0, 0.9, 5.0), ("dense", 3, 0, 0.9, 2.0)]:
+        write_record(record_path(tmp_path, "toy", *args[:3]), record(*args))
+    assert json.loads(record_path(tmp_path, "toy", "dense", 1, 0).read_text())["mean"]["hd95"] is None  # strict JSON
+    records = load_records(tmp_path)
+    report = format_report(records)
+    assert "| base | 1x (100) | 0,1 | 0.600 ± 0.100 | 0.600 ± 0.100 | 20.0 ± 10.0 | 75.0 |" in report
+    assert "| base | 3x (300) | 0 | 0.900 | 0.900 | 5.0 | 100.0 |" in report
+    assert "| nnU-Net on dense labels | 1x (100) | 0 | 0.800 | 0.800 | – | – |" in report
+    plot_report(records, tmp_path / "scaling.png")
+    assert (tmp_path / "scaling.png").stat().st_size > 10000
 
 
 def test_cpu_profile_reduces_each_dataset_with_its_own_batch_size():

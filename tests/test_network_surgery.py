@@ -123,3 +123,18 @@ def test_depthwise_3d_by_planes_matches_conv3d():
     assert all(torch.allclose(a, b, atol=1e-12) for a, b in zip(ours, theirs))
     assert isinstance(SpatialSelfAttentionBlock(8, torch.nn.Conv3d).mlp_depthwise, DepthwiseConv3dByPlanes)
     assert type(SpatialSelfAttentionBlock(8, torch.nn.Conv2d).mlp_depthwise) is torch.nn.Conv2d
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_mix_ffn_depthwise_conv_has_the_authors_init_in_the_built_network(case):
+    """Through nnU-Net's build path the Mix-FFN depthwise conv keeps normal(0, sqrt(2 / fan_out)) weights (fan_out
+    = kernel volume for a depthwise conv) and zero bias; torch's default (uniform, std 1/sqrt(3 fan_in)) fails."""
+    wrapped, _ = _build(AttenScribbleTrainer, case)
+    conv = wrapped.attention.mlp_depthwise
+    expected = (2.0 / conv.weight[0].numel()) ** 0.5
+    weights = conv.weight.detach().flatten().double()
+    assert abs(weights.std().item() / expected - 1) < 4 / weights.numel() ** 0.5 + 0.02
+    assert abs(weights.mean().item()) < 4 * expected / weights.numel() ** 0.5
+    kurtosis = (((weights - weights.mean()) / weights.std()) ** 4).mean().item()
+    assert 2.4 < kurtosis < 3.6  # normal (3), not uniform (1.8)
+    assert torch.count_nonzero(conv.bias) == 0

@@ -45,12 +45,11 @@ benchmark)
   status=0
   # shellcheck disable=SC2086  # TRAINERS is a list
   timeout "${BUDGET_S:-480}" "$PY" "$REPO/benchmarks/scribble_benchmark.py" --profile "${PROFILE:-gpu}" --datasets acdc \
-    --device "$DEVICE" --data-dir "$STASH/data" --work-dir "$STASH/work" --parallel "${PARALLEL:-5}" \
+    --device "$DEVICE" --data-dir "$STASH/data" --work-dir "$STASH/work" --results-dir "$OUT/results" --parallel "${PARALLEL:-5}" \
     --trainers ${TRAINERS:-nnUNetTrainer_AttenScribbleBudget AttenScribbleTrainer_PartialCEDice \
                 AttenScribbleTrainer_PartialCEDice_CRF AttenScribbleTrainer AttenScribbleTrainer_PlusSimilarity} 2>&1 | tee "$OUT/benchmark.log" || status=$?
-  # whatever finished comes back, also after a timeout: report, plot, per-run summaries and nnU-Net logs
-  cp "$STASH"/work/report.json "$STASH"/work/dice.png "$OUT/" 2>/dev/null || true
-  [ -d "$STASH/work" ] && (cd "$STASH/work" && find . \( -name summary.json -o -name nnunet.log -o -name 'training_log_*.txt' \
+  # whatever finished comes back, also after a timeout: the run records (in $OUT/results), per-case metrics and logs
+  [ -d "$STASH/work" ] && (cd "$STASH/work" && find . \( -name metrics_per_case.csv -o -name nnunet.log -o -name 'training_log_*.txt' \
      -o -name progress.png -o -name preprocessing.log \) -print0 | tar czf "$OUT/runs.tar.gz" --null -T -)
   exit "$status" ;;
 *) echo "unknown verb $verb (install|benchmark)" >&2; exit 2 ;;
