@@ -60,7 +60,7 @@ def test_generic_convert_maps_values_and_splits(tmp_path, capsys):
 
 @pytest.mark.parametrize("breakage,message", [
     ("shape", "shape"), ("spacing", "spacing"), ("orientation", "orientation"), ("values", "label values [7]"),
-    ("empty", "no annotated voxel"), ("unpaired", "no label file"), ("truncated", "cannot be read"),
+    ("empty", "no annotated voxel"), ("unpaired", "no label file"), ("truncated", "truncated or damaged"),
     ("collision", "collides"),
 ])
 def test_bad_input_names_file_and_writes_nothing(tmp_path, capsys, breakage, message):
@@ -223,5 +223,5 @@ def test_postprocess_keeps_largest_foreground_then_class_components(tmp_path, ca
     _write(segmentation.astype(np.float32) / 2, tmp_path / "pred" / "case2.nii.gz")
     assert main(["postprocess", "--predictions", str(tmp_path / "pred"), "--output", str(tmp_path / "bad")]) == 2
     error = capsys.readouterr().err
-    assert "case2.nii.gz" in error and "not a label map" in error and not (tmp_path / "bad").exists()
+    assert "case2.nii.gz" in error and "non-integer values" in error and not (tmp_path / "bad").exists()
     assert not list(tmp_path.glob(".bad.partial-*"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -19,19 +20,28 @@ def _raw_dir(args) -> Path:
     return Path(raw)
 
 
-def _class_names(args):
-    names = list(args.class_names)
-    if names[0] != "background":
-        names = ["background", *names]
-    return names
+def _dataset_spec(args):
+    """The output dataset's name, classes and channels, validated before any input is read."""
+    from .raw_dataset import DatasetSpec
+    return DatasetSpec(args.dataset, list(args.class_names), args.channel_names or ["MRI"])
+
+
+def _inputs(args, *names):
+    """The input folders given on the command line (outputs may not be or touch them)."""
+    return [getattr(args, name) for name in names if getattr(args, name, None)]
 
 
 def _add_dataset_options(parser, default_classes):
     parser.add_argument("--dataset", required=True, help="output dataset name, e.g. Dataset801_ACDCScribble")
     parser.add_argument("--raw-dir", help="nnUNet_raw folder (default: $nnUNet_raw)")
     parser.add_argument("--class-names", nargs="+", default=default_classes, required=default_classes is None,
-                        help="class names in label order, background first"
-                             + (f" (default: {' '.join(default_classes)})" if default_classes else ""))
+                        help="class names in label order, 'background' first (label 0), each once; 'ignore' is "
+                             "added for unannotated voxels" + (f" (default: {' '.join(default_classes)})"
+                                                               if default_classes else ""))
+    parser.add_argument("--channel-names", nargs="+",
+                        help="one name per image channel (<case>_0000, <case>_0001, ...), e.g. T1 T2; nnU-Net "
+                             "normalises 'CT' by its intensity statistics, any other name per image (default: MRI, "
+                             "one channel)")
     parser.add_argument("--test-ids", help="patient/subject numbers for imagesTs, e.g. 81-100 (the first number "
                                            "in a case name; both frames of a patient go together)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
@@ -53,45 +63,53 @@ def _print_fractions(cases, num_classes):
 
 def command_convert(args):
     from .convert import acdc_cases, generic_cases, wsl4mis_cases
-    from .raw_dataset import DatasetSpec, write_raw_dataset
+    from .raw_dataset import write_raw_dataset
     from .pairing import parse_id_ranges
-    from .value_mapping import parse_class_map
+    from .value_mapping import check_class_map_covers, parse_class_map
 
     test_ids = parse_id_ranges(args.test_ids)
-    names = _class_names(args)
+    spec = _dataset_spec(args)
+    names = spec.class_names
     if args.source == "wsl4mis":
-        spacing = args.spacing
-        cases = wsl4mis_cases(args.h5_dir, args.reference_dir, spacing, args.unannotated_value, len(names), test_ids)
+        cases = wsl4mis_cases(args.h5_dir, args.reference_dir, args.spacing, args.unannotated_value, len(names),
+                              test_ids)
+        inputs = _inputs(args, "h5_dir", "reference_dir")
     elif args.source == "acdc":
         cases = acdc_cases(args.acdc_dir, args.scribble_dir, args.unannotated_value, len(names), test_ids)
+        inputs = _inputs(args, "acdc_dir", "scribble_dir")
     else:
-        cases = generic_cases(args.images, args.scribbles, args.dense, args.unannotated_value,
-                              parse_class_map(args.class_map), len(names), test_ids)
-    folder = write_raw_dataset(cases, DatasetSpec(args.dataset, names), _raw_dir(args), args.overwrite)
+        class_map = parse_class_map(args.class_map)
+        check_class_map_covers(class_map, names)
+        cases = generic_cases(args.images, args.scribbles, args.dense, args.unannotated_value, class_map,
+                              len(names), test_ids)
+        inputs = _inputs(args, "images", "scribbles", "dense")
+    folder = write_raw_dataset(cases, spec, _raw_dir(args), args.overwrite, inputs)
     _print_fractions(cases, len(names))
     print(f"wrote {folder} ({sum(not c.test for c in cases)} training, {sum(c.test for c in cases)} test cases)")
 
 
 def command_simulate(args):
     from .convert import simulated_cases
-    from .raw_dataset import DatasetSpec, write_raw_dataset
+    from .raw_dataset import write_raw_dataset
     from .pairing import parse_id_ranges
     from .simulate import SimulationSettings
 
-    names = _class_names(args)
+    spec = _dataset_spec(args)
+    names = spec.class_names
     settings = SimulationSettings(mode=args.mode, axis=args.axis, border=args.border,
                                   background_band=args.background_band,
                                   empty_frame_strokes=not args.no_empty_slice_strokes)
     cases = simulated_cases(args.images, args.labels, len(names), settings, args.seed, parse_id_ranges(args.test_ids))
-    folder = write_raw_dataset(cases, DatasetSpec(args.dataset, names), _raw_dir(args), args.overwrite)
+    folder = write_raw_dataset(cases, spec, _raw_dir(args), args.overwrite, _inputs(args, "images", "labels"))
     _print_fractions(cases, len(names))
     print(f"wrote {folder} ({sum(not c.test for c in cases)} training, {sum(c.test for c in cases)} test cases)")
 
 
 def command_evaluate(args):
-    from .evaluate import class_names_from_dataset_json, evaluate_folders, format_table
-    classes = class_names_from_dataset_json(args.dataset_json) if args.dataset_json else None
-    summary = evaluate_folders(args.predictions, args.references, classes, args.output)
+    from .evaluate import evaluate_folders, format_table
+    summary = evaluate_folders(args.predictions, args.references, output_dir=args.output,
+                               dataset_json=args.dataset_json)
+    print(f"classes from {summary['classes_from']}")
     print(format_table(summary))
     if args.output:
         print(f"wrote {Path(args.output) / 'metrics_per_case.csv'} and {Path(args.output) / 'summary.json'}")
@@ -168,7 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", help="Dice, HD95, ASSD (mm) of predictions against dense labels")
     evaluate.add_argument("--predictions", required=True)
     evaluate.add_argument("--references", required=True)
-    evaluate.add_argument("--dataset-json", help="dataset.json for class names (default: values found)")
+    evaluate.add_argument("--dataset-json", help="dataset.json naming the classes (default: the one nnU-Net writes "
+                                                 "beside its predictions, else every value found in the references)")
     evaluate.add_argument("--output", help="folder for metrics_per_case.csv and summary.json")
     evaluate.set_defaults(func=command_evaluate)
 
@@ -202,13 +221,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_on_sigterm(signum, frame):
+    """SIGTERM (kill, a scheduler's time limit) unwinds like Ctrl-C, so unfinished outputs are removed."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         args.func(args)
     except ScribbleToolError as error:
         print(f"attenscribble: error: {error}", file=sys.stderr)
         return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

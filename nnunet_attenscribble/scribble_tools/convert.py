@@ -9,8 +9,9 @@ import SimpleITK as sitk
 from tqdm import tqdm
 
 from .errors import ScribbleToolError
-from .image_io import array_with_geometry, check_same_geometry, image_from_array, read_image
-from .pairing import (case_name, index_by_case, is_test_case, list_images, pair_cases)
+from .image_io import (array_with_geometry, check_finite, check_same_geometry, check_whole_numbers, image_from_array,
+                       read_image)
+from .pairing import case_name, index_by_case, index_channels, is_test_case, list_images, pair_cases
 from .raw_dataset import Case
 from .value_mapping import check_dense_values, map_scribble_values
 
@@ -38,7 +39,7 @@ def _reference_geometry(reference_dir: Optional[Path], spacing: Optional[Sequenc
         matches = [p for p in list_images(reference_dir) if case_name(p) == name]
         if not matches:
             raise ScribbleToolError(h5_path, f"no reference image named like {name} in {reference_dir}")
-        reference = read_image(matches[0])
+        reference = read_image(matches[0], role="geometry")
         if tuple(sitk.GetArrayViewFromImage(reference).shape) != tuple(shape):
             raise ScribbleToolError(matches[0], f"shape {sitk.GetArrayViewFromImage(reference).shape} differs from "
                                                 f"the h5 volume {tuple(shape)} of {h5_path.name}")
@@ -66,6 +67,8 @@ def wsl4mis_cases(h5_dir, reference_dir, spacing, unannotated_value: int, num_cl
             if arrays[key].shape != arrays["image"].shape:
                 raise ScribbleToolError(path, f"'{key}' shape {arrays[key].shape} differs from 'image' "
                                               f"{arrays['image'].shape}")
+            check_whole_numbers(arrays[key], f"{path}:{key}")
+        check_finite(arrays["image"], f"{path}:image")
         check_dense_values(arrays["label"], num_classes, f"{path}:label")
         test = is_test_case(name, test_ids)
         scribble = map_scribble_values(arrays["scribble"], unannotated_value, None, num_classes, f"{path}:scribble")
@@ -88,13 +91,13 @@ def _label_cases(images: Dict[str, List[Path]], scribbles: Dict[str, List[Path]]
         scribble = None
         if not test:
             scribble_path = scribbles[name][0]
-            scribble_image = read_image(scribble_path)
+            scribble_image = read_image(scribble_path, role="label")
             check_same_geometry(channels[0], scribble_image, scribble_path)
             scribble = array_with_geometry(map_scribble(sitk.GetArrayFromImage(scribble_image), scribble_path),
                                            channels[0])
         dense_image = None
         if dense is not None and name in dense:
-            dense_image = read_image(dense[name][0])
+            dense_image = read_image(dense[name][0], role="label")
             check_same_geometry(channels[0], dense_image, dense[name][0])
             check_dense_values(sitk.GetArrayViewFromImage(dense_image), num_classes, dense[name][0])
         cases.append(Case(name, channels, scribble, dense_image, test, str(images[name][0])))
@@ -104,7 +107,7 @@ def _label_cases(images: Dict[str, List[Path]], scribbles: Dict[str, List[Path]]
 def generic_cases(image_dir, scribble_dir, dense_dir, unannotated_value: int, class_map, num_classes: int,
                   test_ids) -> List[Case]:
     """Any images + scribble label maps SimpleITK reads, paired by name, with a painted-value mapping."""
-    images = index_by_case(list_images(image_dir), image_dir)
+    images = index_channels(image_dir)
     scribbles = index_by_case(list_images(scribble_dir), scribble_dir)
     pair_cases(images, scribbles, scribble_dir, {n for n in images if is_test_case(n, test_ids)})
     dense = index_by_case(list_images(dense_dir), dense_dir) if dense_dir else None
@@ -141,13 +144,13 @@ def simulated_cases(image_dir, label_dir, num_classes: int, settings, seed: int,
 
     from .simulate import simulate_scribbles
 
-    images = index_by_case(list_images(image_dir), image_dir)
+    images = index_channels(image_dir)
     labels = index_by_case(list_images(label_dir), label_dir)
     pair_cases(images, labels, label_dir)
     cases = []
     for name in tqdm(sorted(images), desc="simulating scribbles", unit="case"):
         channels = [read_image(p) for p in images[name]]
-        dense = read_image(labels[name][0])
+        dense = read_image(labels[name][0], role="label")
         check_same_geometry(channels[0], dense, labels[name][0])
         array = sitk.GetArrayFromImage(dense)
         check_dense_values(array, num_classes, labels[name][0])

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import SimpleITK as sitk
@@ -15,17 +16,44 @@ from .errors import ScribbleToolError
 from .image_io import check_same_geometry, read_image
 from .metrics import class_metrics
 from .pairing import index_by_case, list_images
+from .safe_output import check_output_apart_from_inputs, write_text_atomically
+from .strict_json import dumps_strict
 
 METRICS = ("dice", "hd95", "assd")
 
 
-def class_names_from_dataset_json(path) -> Dict[int, str]:
-    """Foreground classes of a dataset.json (ignore label excluded)."""
+def dataset_json_labels(path) -> Tuple[Dict[int, str], Optional[int]]:
+    """(foreground classes, ignore value or None) of a dataset.json."""
     try:
         labels = json.loads(Path(path).read_text())["labels"]
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError, KeyError, TypeError) as error:
         raise ScribbleToolError(path, f"cannot read labels from dataset.json ({error})")
-    return {int(v): k for k, v in labels.items() if k not in ("background", "ignore") and isinstance(v, int)}
+    if any(not isinstance(v, int) for v in labels.values()):
+        raise ScribbleToolError(path, "region-based labels (lists of values) are not supported here")
+    classes = {int(v): k for k, v in labels.items() if k not in ("background", "ignore")}
+    if not classes:
+        raise ScribbleToolError(path, "dataset.json names no foreground class")
+    return classes, labels.get("ignore")
+
+
+def class_names_from_dataset_json(path) -> Dict[int, str]:
+    """Foreground classes of a dataset.json (ignore label excluded)."""
+    return dataset_json_labels(path)[0]
+
+
+def _label_array(path) -> Tuple[sitk.Image, np.ndarray]:
+    image = read_image(path, role="label")
+    return image, sitk.GetArrayFromImage(image)
+
+
+def _check_values(array: np.ndarray, classes: Dict[int, str], ignore: Optional[int], path, source: str) -> None:
+    """Every value of a label map must be background or a known class."""
+    unknown = sorted(int(v) for v in np.unique(array) if v != 0 and int(v) not in classes)
+    if ignore is not None and ignore in unknown:
+        raise ScribbleToolError(path, f"holds the ignore label ({ignore}): scores need dense labels, not scribbles")
+    if unknown:
+        raise ScribbleToolError(path, f"label value(s) {unknown} are not classes of {source} "
+                                      f"({', '.join(f'{v}={n}' for v, n in sorted(classes.items()))})")
 
 
 def _mean(values):
@@ -33,24 +61,45 @@ def _mean(values):
     return float(np.mean(values)) if values else math.nan
 
 
+def evaluation_classes(prediction_dir, reference_files: List[Path], dataset_json=None):
+    """(classes, ignore value, where they come from): --dataset-json; else the dataset.json nnU-Net writes beside its
+    predictions; else the union of the foreground values of all references."""
+    beside_predictions = Path(prediction_dir) / "dataset.json"
+    if dataset_json is not None or beside_predictions.is_file():
+        source = dataset_json if dataset_json is not None else beside_predictions
+        return (*dataset_json_labels(source), str(source))
+    values = set()
+    for path in tqdm(reference_files, desc="collecting classes", unit="case"):
+        values |= {int(v) for v in np.unique(_label_array(path)[1]) if v > 0}
+    if not values:
+        raise ScribbleToolError(reference_files[0].parent, "the references hold no foreground class; give "
+                                                           "--dataset-json to name the classes")
+    return {v: f"class {v}" for v in sorted(values)}, None, "the values of the references"
+
+
 def evaluate_folders(prediction_dir, reference_dir, classes: Optional[Dict[int, str]] = None,
-                     output_dir=None) -> dict:
-    """Score every reference case; a missing prediction is an error. Returns the summary dict."""
+                     output_dir=None, dataset_json=None) -> dict:
+    """Score every reference case; a missing prediction, an unknown label value or a geometry mismatch is an error.
+    `classes` given: those; otherwise evaluation_classes(). Writes nothing unless every case was scored."""
     references = index_by_case(list_images(reference_dir), reference_dir)
     predictions = index_by_case(list_images(prediction_dir), prediction_dir)
     missing = sorted(set(references) - set(predictions))
     if missing:
         raise ScribbleToolError(prediction_dir, f"no prediction for case(s) {', '.join(missing[:10])}")
+    if output_dir is not None:
+        check_output_apart_from_inputs(output_dir, [prediction_dir, reference_dir])
+    ignore, source = None, "the given classes"
+    if classes is None:
+        classes, ignore, source = evaluation_classes(prediction_dir, [references[n][0] for n in references],
+                                                     dataset_json)
     rows = []
     for name in tqdm(sorted(references), desc="evaluating", unit="case"):
-        reference_image = read_image(references[name][0])
-        prediction_image = read_image(predictions[name][0])
+        reference_image, reference = _label_array(references[name][0])
+        prediction_image, prediction = _label_array(predictions[name][0])
         check_same_geometry(reference_image, prediction_image, predictions[name][0])
-        reference = sitk.GetArrayFromImage(reference_image)
-        prediction = sitk.GetArrayFromImage(prediction_image)
+        _check_values(reference, classes, ignore, references[name][0], source)
+        _check_values(prediction, classes, ignore, predictions[name][0], source)
         spacing = tuple(reversed(reference_image.GetSpacing()))
-        if classes is None:
-            classes = {int(v): f"class {int(v)}" for v in np.unique(reference) if v > 0}
         for value, class_name in classes.items():
             scores = class_metrics(prediction == value, reference == value, spacing)
             rows.append({"case": name, "class": class_name, "value": value, **scores,
@@ -60,18 +109,18 @@ def evaluate_folders(prediction_dir, reference_dir, classes: Optional[Dict[int, 
         class_rows = [r for r in rows if r["class"] == class_name]
         per_class[class_name] = {m: _mean([r[m] for r in class_rows]) for m in METRICS}
         per_class[class_name]["empty_predictions"] = sum(r["empty_prediction"] for r in class_rows)
-    summary = {"cases": len(references), "per_class": per_class,
+    summary = {"cases": len(references), "classes_from": source, "per_class": per_class,
                "mean": {m: _mean([c[m] for c in per_class.values()]) for m in METRICS},
                "note": "means over cases, then classes; an empty prediction of a present class scores Dice 0 and "
-                       "HD95/ASSD = volume diagonal (mm)"}
+                       "HD95/ASSD = volume diagonal (mm); null: undefined (the class is absent from every reference "
+                       "and prediction)"}
     if output_dir is not None:
-        output_dir = Path(output_dir)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        with open(output_dir / "metrics_per_case.csv", "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        (output_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        table = io.StringIO(newline="")
+        writer = csv.DictWriter(table, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text_atomically(Path(output_dir) / "metrics_per_case.csv", table.getvalue())
+        write_text_atomically(Path(output_dir) / "summary.json", dumps_strict(summary))
     return summary
 
 

@@ -9,8 +9,9 @@ import SimpleITK as sitk
 from tqdm import tqdm
 
 from .errors import ScribbleToolError
-from .image_io import read_image
-from .pairing import index_by_case, list_images
+from .image_io import check_same_geometry, read_image
+from .pairing import index_by_case, index_channels, list_images
+from .safe_output import check_output_apart_from_inputs
 
 # class colours; 0 (background scribbles) is yellow so that it shows on dark images
 COLOURS = np.array([[250, 210, 40], [230, 60, 60], [60, 200, 60], [60, 120, 255], [200, 60, 220],
@@ -68,19 +69,23 @@ def render_case(image: np.ndarray, prediction: np.ndarray, reference: Optional[n
     plt.close(figure)
 
 
-def _array(index, name, required=True):
+def _label(index, name, image: sitk.Image, required=True) -> Optional[np.ndarray]:
+    """The label map of case `name` from a folder index, checked to lie on the image's voxel grid."""
     if index is None or name not in index:
         if required:
             raise ScribbleToolError(name, "no file for this case")
         return None
-    return sitk.GetArrayFromImage(read_image(index[name][0]))
+    label = read_image(index[name][0], role="label")
+    check_same_geometry(image, label, index[name][0])
+    return sitk.GetArrayFromImage(label)
 
 
 def overlay_folders(image_dir, prediction_dir, output_dir, reference_dir=None, scribble_dir=None,
                     ignore_value: Optional[int] = None, cases: Optional[Sequence[str]] = None,
                     slice_index: Optional[int] = None) -> list:
     """Write one PNG per chosen case (all cases by default); returns the written paths."""
-    images = index_by_case(list_images(image_dir), image_dir)
+    check_output_apart_from_inputs(output_dir, [image_dir, prediction_dir, reference_dir, scribble_dir])
+    images = index_channels(image_dir)
     predictions = index_by_case(list_images(prediction_dir), prediction_dir)
     references = index_by_case(list_images(reference_dir), reference_dir) if reference_dir else None
     scribbles = index_by_case(list_images(scribble_dir), scribble_dir) if scribble_dir else None
@@ -91,9 +96,9 @@ def overlay_folders(image_dir, prediction_dir, output_dir, reference_dir=None, s
             raise ScribbleToolError(image_dir, f"no image for case {name}")
         image_file = read_image(images[name][0])
         image = sitk.GetArrayFromImage(image_file)
-        prediction = _array(predictions, name)
-        reference = _array(references, name, required=False)
-        scribble = _array(scribbles, name, required=False)
+        prediction = _label(predictions, name, image_file)
+        reference = _label(references, name, image_file, required=False)
+        scribble = _label(scribbles, name, image_file, required=False)
         if image.ndim == 2:
             image, prediction = image[None], prediction[None]
             reference = None if reference is None else reference[None]

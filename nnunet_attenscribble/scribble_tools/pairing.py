@@ -14,6 +14,8 @@ from .errors import ScribbleToolError
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd", ".tif", ".tiff", ".png", ".h5")
 ROLE_SUFFIX = re.compile(r"(_\d{4}|_scribbles?|_gt|_labels?|_seg)$")
+LABEL_SUFFIX = re.compile(r"(_scribbles?|_gt|_labels?|_seg)$")
+CHANNEL_SUFFIX = re.compile(r"^(.+)_(\d{4})$")
 
 
 def strip_extension(path: Path) -> str:
@@ -43,6 +45,35 @@ def index_by_case(files: Iterable[Path], folder) -> Dict[str, List[Path]]:
     if not result:
         raise ScribbleToolError(folder, "no image files found")
     return {k: sorted(v) for k, v in result.items()}
+
+
+def index_channels(folder) -> Dict[str, List[Path]]:
+    """case name -> its channel files in channel order, for a folder of images.
+
+    nnU-Net's naming: `<case>_0000`, `<case>_0001`, ... Once a file of the folder is named `_0000`, every file must
+    carry a 4-digit channel suffix and every case the same channels 0..k-1; otherwise each file is one
+    single-channel case named by the whole file name. A name ending like a label file (`_gt`, `_seg`, `_label`,
+    `_scribble`) is an error: such a stray file would become an image channel."""
+    files = list_images(folder)
+    if not files:
+        raise ScribbleToolError(folder, "no image files found")
+    for path in files:
+        if LABEL_SUFFIX.search(strip_extension(path)):
+            raise ScribbleToolError(path, "is named like a label file, not an image (move it out of the image folder)")
+    named = {path: CHANNEL_SUFFIX.match(strip_extension(path)) for path in files}
+    if not any(match and match.group(2) == "0000" for match in named.values()):
+        return {strip_extension(path): [path] for path in files}
+    result: Dict[str, Dict[int, Path]] = {}
+    for path, match in named.items():
+        if match is None:
+            raise ScribbleToolError(path, "has no channel suffix _0000, _0001, ... while other images of the folder do")
+        result.setdefault(match.group(1), {})[int(match.group(2))] = path
+    expected = sorted(next(iter(result.values())))
+    for name, channels in result.items():
+        if sorted(channels) != list(range(len(channels))) or len(channels) != len(expected):
+            raise ScribbleToolError(folder, f"case {name} has channel(s) {sorted(channels)}; every case needs the "
+                                            f"same channels 0..k-1 (first case: {expected})")
+    return {name: [channels[i] for i in sorted(channels)] for name, channels in result.items()}
 
 
 def pair_cases(images: Dict[str, List[Path]], labels: Dict[str, List[Path]], label_folder,

@@ -13,8 +13,9 @@ from nnunetv2.postprocessing.remove_connected_components import remove_all_but_l
 from tqdm import tqdm
 
 from .errors import ScribbleToolError
-from .image_io import array_with_geometry, atomic_output_folder, read_image, write_image
+from .image_io import array_with_geometry, read_image, write_image
 from .pairing import list_images
+from .safe_output import atomic_output_folder
 
 
 def keep_largest_components(segmentation: np.ndarray, per_class: bool) -> np.ndarray:
@@ -31,18 +32,16 @@ def keep_largest_components(segmentation: np.ndarray, per_class: bool) -> np.nda
 
 
 def postprocess_folder(predictions, output, per_class: bool = False, overwrite: bool = False) -> list[Path]:
-    """Every label map of `predictions` post-processed into `output` (written only if all succeed)."""
+    """Every label map of `predictions` post-processed into `output`, a folder apart from `predictions` (written
+    only if all succeed)."""
     files = list_images(predictions)
     if not files:
         raise ScribbleToolError(predictions, "no image files found")
     written = []
-    with atomic_output_folder(output, overwrite) as folder:
+    with atomic_output_folder(output, overwrite, inputs=[predictions]) as folder:
         for path in tqdm(files, desc="post-processing", unit="case"):
-            image = read_image(path)
+            image = read_image(path, role="label")
             segmentation = sitk.GetArrayFromImage(image)
-            if not np.issubdtype(segmentation.dtype, np.integer):
-                raise ScribbleToolError(path, "is not a label map (integer voxels expected, found "
-                                              f"{segmentation.dtype})")
             kept = keep_largest_components(segmentation, per_class)
             write_image(array_with_geometry(kept, image), folder / path.name)
             written.append(Path(output) / path.name)

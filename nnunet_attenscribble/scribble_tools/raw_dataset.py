@@ -16,7 +16,8 @@ import SimpleITK as sitk
 from tqdm import tqdm
 
 from .errors import ScribbleToolError
-from .image_io import atomic_output_folder, write_image
+from .image_io import write_image
+from .safe_output import atomic_output_folder
 
 DATASET_NAME = re.compile(r"^Dataset\d{3}_[A-Za-z0-9_\-]+$")
 
@@ -32,12 +33,39 @@ class Case:
     source: str = ""
 
 
+def check_names(names: Sequence[str], option: str) -> None:
+    """Names a user gives must be non-empty and unique."""
+    blank = [n for n in names if not n.strip()]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if blank or duplicates:
+        raise ScribbleToolError(None, f"{option}: " + ("empty name" if blank else f"duplicate name(s) {duplicates}"))
+
+
 @dataclass
 class DatasetSpec:
+    """Name, classes and channels of a dataset, validated on creation as nnU-Net will need them."""
     name: str                                 # DatasetXXX_Name
     class_names: Sequence[str]                # index = label value, 0 = background
     channel_names: Sequence[str] = field(default_factory=lambda: ["MRI"])
     file_ending: str = ".nii.gz"
+
+    def __post_init__(self):
+        if not DATASET_NAME.match(self.name):
+            raise ScribbleToolError(self.name, "dataset name must look like Dataset123_Name")
+        check_names(list(self.class_names), "--class-names")
+        check_names(list(self.channel_names), "--channel-names")
+        if not self.class_names or self.class_names[0] != "background":
+            raise ScribbleToolError(None, "--class-names: the first name is label 0 and must be 'background' "
+                                          f"(nnU-Net's rule), got {list(self.class_names)[:1]}")
+        if len(self.class_names) < 2:
+            raise ScribbleToolError(None, "--class-names: name at least one class besides background")
+        if "ignore" in self.class_names:
+            raise ScribbleToolError(None, "--class-names: 'ignore' is the label this tool adds for unannotated "
+                                          "voxels; name the class otherwise")
+
+    @property
+    def dataset_id(self) -> int:
+        return int(self.name[len("Dataset"):len("Dataset") + 3])
 
     @property
     def ignore_value(self) -> int:
@@ -62,10 +90,31 @@ def validate_scribble(case: Case, ignore_value: int) -> None:
         raise ScribbleToolError(case.source or case.identifier, "scribble map has no annotated voxel")
 
 
-def write_raw_dataset(cases: Sequence[Case], spec: DatasetSpec, raw_folder, overwrite: bool = False) -> Path:
-    """Write all cases into raw_folder/spec.name atomically; returns the dataset folder."""
-    if not DATASET_NAME.match(spec.name):
-        raise ScribbleToolError(spec.name, "dataset name must look like Dataset123_Name")
+def check_dataset_id_free(spec: DatasetSpec, raw_folder: Path) -> None:
+    """nnU-Net finds a dataset by its ID: no other dataset name in nnUNet_raw may use it."""
+    others = sorted(p.name for p in Path(raw_folder).glob(f"Dataset{spec.dataset_id:03d}_*")
+                    if p.is_dir() and p.name != spec.name)
+    if others:
+        raise ScribbleToolError(Path(raw_folder) / spec.name, f"dataset ID {spec.dataset_id:03d} is already used by "
+                                                              f"{', '.join(others)}; choose another ID")
+
+
+def check_channels(cases: Sequence[Case], spec: DatasetSpec) -> None:
+    """Every case has one image per named channel."""
+    for case in cases:
+        if len(case.channels) != len(spec.channel_names):
+            raise ScribbleToolError(case.source or case.identifier,
+                                    f"case {case.identifier} has {len(case.channels)} channel(s), the dataset "
+                                    f"{len(spec.channel_names)} ({', '.join(spec.channel_names)}); name every channel with "
+                                    "--channel-names")
+
+
+def write_raw_dataset(cases: Sequence[Case], spec: DatasetSpec, raw_folder, overwrite: bool = False,
+                      inputs: Sequence = ()) -> Path:
+    """Write all cases into raw_folder/spec.name atomically (never into one of the `inputs` folders); returns the
+    dataset folder."""
+    check_dataset_id_free(spec, raw_folder)
+    check_channels(cases, spec)
     identifiers = [c.identifier for c in cases]
     if len(set(identifiers)) != len(identifiers):
         raise ScribbleToolError(spec.name, "duplicate case identifiers")
@@ -75,7 +124,7 @@ def write_raw_dataset(cases: Sequence[Case], spec: DatasetSpec, raw_folder, over
     for case in training:
         validate_scribble(case, spec.ignore_value)
     destination = Path(raw_folder) / spec.name
-    with atomic_output_folder(destination, overwrite) as folder:
+    with atomic_output_folder(destination, overwrite, inputs) as folder:
         for case in tqdm(cases, desc=f"writing {spec.name}", unit="case"):
             images = "imagesTs" if case.test else "imagesTr"
             for index, channel in enumerate(case.channels):

@@ -22,6 +22,19 @@ def parse_class_map(text: Optional[str]) -> Optional[Dict[int, int]]:
     return mapping
 
 
+def check_class_map_covers(class_map: Optional[Dict[int, int]], class_names) -> None:
+    """A --class-map must give every named class a painted value and point at no class beyond the names."""
+    if class_map is None:
+        return
+    beyond = sorted(t for t in set(class_map.values()) if not 0 <= t < len(class_names))
+    if beyond:
+        raise ScribbleToolError(None, f"--class-map: class(es) {beyond} beyond the {len(class_names)} "
+                                      f"--class-names ({', '.join(class_names)})")
+    unpainted = [f"{v} ({n})" for v, n in enumerate(class_names) if v not in class_map.values()]
+    if unpainted:
+        raise ScribbleToolError(None, f"--class-map: no painted value for class(es) {', '.join(unpainted)}")
+
+
 def map_scribble_values(array: np.ndarray, unannotated_value: int, class_map: Optional[Dict[int, int]],
                         num_classes: int, path) -> np.ndarray:
     """Painted values -> class indices, unannotated -> num_classes (the ignore value); errors name the file."""
