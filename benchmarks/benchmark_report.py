@@ -21,7 +21,7 @@ LABELS = {"nnUNetTrainer_AttenScribbleBudget": "nnU-Net ignore-label baseline (D
           "AttenScribbleTrainer_PartialCEDice": "partial CE + masked Dice",
           "AttenScribbleTrainer_PartialCEDice_CRF": "+ masked CRF",
           "AttenScribbleTrainer": "+ attention block (AttenScribbleTrainer, default)",
-          "AttenScribbleTrainer_WithSimilarity": "attention + CRF + similarity loss (the paper's full objective)",
+          "AttenScribbleTrainer_PaperObjective": "attention + CRF + similarity loss (the paper's full objective)",
           "AttenScribbleTrainer_PlusSimilarity": "+ attentive similarity loss (default + similarity)",
           DENSE: "nnU-Net on dense labels",
           "AttenScribbleTrainer_CRFWeight03": "default, CRF weight 0.3",

@@ -38,6 +38,7 @@ SHARED_DATA = REPOSITORY.parent / "shared" / "data"
 sys.path.insert(0, str(REPOSITORY))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from experiment_trainers import experiment_trainer_environment  # noqa: E402
 from benchmark_report import DENSE, format_report, load_records, plot_report, record_path, write_record  # noqa: E402
 from nnunet_attenscribble import __version__  # noqa: E402
 from nnunet_attenscribble.scribble_tools.cli import main as attenscribble  # noqa: E402
@@ -371,6 +372,7 @@ def main(argv=None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "nnUNet_raw": str(work / "nnUNet_raw"), "nnUNet_preprocessed": str(work / "nnUNet_preprocessed"),
            "nnUNet_results": str(work / "nnUNet_results"), "nnUNet_compile": "false", "BENCHMARK_DEVICE": args.device}
+    env.update(experiment_trainer_environment(env))
     env.setdefault("nnUNet_n_proc_DA", "2" if args.device == "cpu" else "12")
     env.setdefault("nnUNet_def_n_proc", "2")
     env.setdefault("BENCHMARK_PROCESSES", str(os.cpu_count() or 2))

@@ -29,9 +29,14 @@ for variable in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
 os.environ.setdefault("nnUNet_compile", "false")
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+from experiment_trainers import experiment_trainer_environment  # noqa: E402
+
+os.environ.update(experiment_trainer_environment(os.environ))  # --trainers may name an experiment-only variant
 
 PRESETS = {
     # nnU-Net's 2d plans for ACDC (7 stages, batch 56 on a GPU) and 3d_fullres plans for ACDC / hippocampus

@@ -15,7 +15,7 @@ def test_step_time_benchmark_tiny(tmp_path):
     output = tmp_path / "step.json"
     result = subprocess.run([sys.executable, str(REPOSITORY / "benchmarks" / "step_time.py"), "--preset", "tiny-2d",
                              "--steps", "2", "--warmup", "1", "--json", str(output),
-                             "--trainers", "nnUNetTrainer", "AttenScribbleTrainer_WithSimilarity"], capture_output=True, text=True)
+                             "--trainers", "nnUNetTrainer", "AttenScribbleTrainer_PaperObjective"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(output.read_text())
     assert report["attention_stage"] == 2
@@ -33,14 +33,14 @@ def test_scribble_benchmark_smoke_with_budgets(tmp_path):
     (data / "acdc-scribble").symlink_to(ACDC)
     results = tmp_path / "results"
     command = [sys.executable, str(REPOSITORY / "benchmarks" / "scribble_benchmark.py"), "--profile", "smoke",
-               "--datasets", "acdc", "--trainers", "AttenScribbleTrainer_WithSimilarity", "dense", "--budgets", "1", "2",
+               "--datasets", "acdc", "--trainers", "AttenScribbleTrainer_PaperObjective", "dense", "--budgets", "1", "2",
                "--work-dir", str(tmp_path / "work"), "--results-dir", str(results), "--data-dir", str(data),
                "--parallel", "2"]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
     assert all(str(link.readlink()).startswith(str(data.resolve())) for link in (tmp_path / "work" / "acdc_h5").iterdir())
     records = {path.name: json.loads(path.read_text()) for path in (results / "acdc").glob("*.json")}
-    assert set(records) == {f"{t}__{b}x__seed0.json" for t in ("AttenScribbleTrainer_WithSimilarity", "dense")
+    assert set(records) == {f"{t}__{b}x__seed0.json" for t in ("AttenScribbleTrainer_PaperObjective", "dense")
                             for b in (1, 2)}
     dense_1x, dense_2x = records["dense__1x__seed0.json"], records["dense__2x__seed0.json"]
     assert set(dense_1x["per_class"]) == {"RV", "MYO", "LV"} and dense_2x["iterations"] == 2 * dense_1x["iterations"]

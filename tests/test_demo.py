@@ -21,5 +21,7 @@ def test_demo_end_to_end(tmp_path):
     assert summary["cases"] == 4 and set(summary["per_class"]) == {"ring", "core"}
     assert len(list((output / "overlays").glob("*.png"))) == 4
     assert "[demo] done" in result.stdout
+    assert "[demo]   epoch 1/1, train loss" in result.stdout and "s left" in result.stdout  # progress while training
+    assert "[demo]   predicted case" in result.stdout and "(4/4)" in result.stdout
     again = subprocess.run(command, env=env, capture_output=True, text=True)
     assert again.returncode == 2 and "already exists" in again.stderr

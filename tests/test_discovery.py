@@ -9,7 +9,7 @@ from nnunet_env import nnunet_environment
 
 LOOKUP = ("from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name as f\n"
           "import pickle\n"
-          "cls = f('AttenScribbleTrainer_PartialCE_CRF')\n"
+          "cls = f('AttenScribbleTrainer_PartialCEDice_CRF')\n"
           "assert pickle.loads(pickle.dumps(cls)) is cls  # picklable: lives in an importable package\n"
           "print(cls.__module__)\n")
 

@@ -50,7 +50,7 @@ def _predict_and_check(root, configuration, trainer):
 
 
 @pytest.mark.parametrize("configuration, trainer", [("2d", "AttenScribbleTrainer"),
-                                                    ("3d_fullres", "AttenScribbleTrainer_WithSimilarity")])
+                                                    ("3d_fullres", "AttenScribbleTrainer_PaperObjective")])
 def test_train_and_predict(nnunet_root, configuration, trainer):
     name, identifier, _, _ = DATASETS[configuration]
     result = _train(nnunet_root, identifier, configuration, trainer)
@@ -60,7 +60,7 @@ def test_train_and_predict(nnunet_root, configuration, trainer):
     assert "attention after encoder stage 2" in log
     terms = [line for line in log.splitlines() if "loss terms:" in line]
     assert len(terms) == 2 and "crf" in terms[0]
-    assert ("similarity" in terms[0]) == (trainer == "AttenScribbleTrainer_WithSimilarity")
+    assert ("similarity" in terms[0]) == (trainer == "AttenScribbleTrainer_PaperObjective")
     assert "nan" not in log.lower().replace("nnunet", "")
     assert (fold / "validation").is_dir() and f"Trainer '{trainer}'" in result.stdout
     _predict_and_check(nnunet_root, configuration, trainer)
@@ -68,7 +68,7 @@ def test_train_and_predict(nnunet_root, configuration, trainer):
 
 def test_resume_and_validation_only(nnunet_root):
     name, identifier, _, _ = DATASETS["2d"]
-    trainer = "AttenScribbleTrainer_NoSimilarity"
+    trainer = "AttenScribbleTrainer_PlusSimilarity"
     _train(nnunet_root, identifier, "2d", trainer, ATTENSCRIBBLE_EPOCHS=1)
     fold = nnunet_root / "results" / name / f"{trainer}__nnUNetPlans__2d" / "fold_0"
     summary = fold / "validation" / "summary.json"
@@ -83,12 +83,12 @@ def test_resume_and_validation_only(nnunet_root):
 
 def test_ablation_without_attention_and_budget_baseline(nnunet_root):
     name, identifier, _, _ = DATASETS["2d"]
-    for trainer in ("AttenScribbleTrainer_PartialCE", "nnUNetTrainer_AttenScribbleBudget"):
+    for trainer in ("AttenScribbleTrainer_PartialCEDice", "nnUNetTrainer_AttenScribbleBudget"):
         _train(nnunet_root, identifier, "2d", trainer)
         fold = nnunet_root / "results" / name / f"{trainer}__nnUNetPlans__2d" / "fold_0"
         log = next(fold.glob("training_log_*.txt")).read_text()
         assert log.count("Epoch ") >= 2 and (fold / "checkpoint_final.pth").is_file()
-    _predict_and_check(nnunet_root, "2d", "AttenScribbleTrainer_PartialCE")
+    _predict_and_check(nnunet_root, "2d", "AttenScribbleTrainer_PartialCEDice")
 
 
 def test_equal_seeds_train_identically_with_augmentation_workers(nnunet_root):
@@ -110,7 +110,7 @@ def test_equal_seeds_train_identically_with_augmentation_workers(nnunet_root):
 def test_python_predictor_api_finds_trainer(nnunet_root):
     """nnUNetPredictor looks the class up by the name in the checkpoint, in a fresh interpreter."""
     name, _, shape, _ = DATASETS["3d_fullres"]
-    model = nnunet_root / "results" / name / "AttenScribbleTrainer_WithSimilarity__nnUNetPlans__3d_fullres"
+    model = nnunet_root / "results" / name / "AttenScribbleTrainer_PaperObjective__nnUNetPlans__3d_fullres"
     if not (model / "fold_0" / "checkpoint_final.pth").is_file():
         pytest.skip("needs the 3d_fullres model of test_train_and_predict")
     script = (

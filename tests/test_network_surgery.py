@@ -5,8 +5,8 @@ import torch
 from nnunet_attenscribble.attention_block import DepthwiseConv3dByPlanes, SpatialSelfAttentionBlock, \
     depthwise_conv3d_by_planes
 from nnunet_attenscribble.network_surgery import AttentionUNet, default_attention_stage
-from nnunet_attenscribble.trainers import AttenScribbleTrainer, AttenScribbleTrainer_PartialCE, \
-    AttenScribbleTrainer_WithSimilarity
+from nnunet_attenscribble.trainers import AttenScribbleTrainer, AttenScribbleTrainer_PartialCEDice, \
+    AttenScribbleTrainer_PaperObjective
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 from plans_helpers import CASES, configuration
@@ -39,7 +39,7 @@ def test_outputs_unchanged_and_block_present(case):
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_training_output_and_gradients_reach_block(case):
-    wrapped, patch = _build(AttenScribbleTrainer_WithSimilarity, case)
+    wrapped, patch = _build(AttenScribbleTrainer_PaperObjective, case)
     wrapped.train()
     segmentation, query, key, affine = wrapped(torch.randn(2, 1, *patch))
     assert isinstance(segmentation, list) and segmentation[0].shape == (2, 3, *patch)
@@ -59,8 +59,8 @@ def test_block_output_feeds_skip_and_deeper_stages():
     assert not torch.allclose(wrapped(x), reference)
 
 
-@pytest.mark.parametrize("trainer", [AttenScribbleTrainer, AttenScribbleTrainer_WithSimilarity,
-                                     AttenScribbleTrainer_PartialCE])
+@pytest.mark.parametrize("trainer", [AttenScribbleTrainer, AttenScribbleTrainer_PaperObjective,
+                                     AttenScribbleTrainer_PartialCEDice])
 def test_state_dict_round_trip_through_predictor_path(trainer):
     trained, patch = _build(trainer, "resenc-3d", deep_supervision=True, seed=1)
     restored, _ = _build(trainer, "resenc-3d", deep_supervision=False, seed=2)
@@ -97,7 +97,7 @@ def test_default_stage_rule():
 
 def test_torch_compile_full_graph_matches_eager():
     """nnU-Net compiles the network on CUDA by default: the wrapper must compile without graph breaks."""
-    wrapped, patch = _build(AttenScribbleTrainer_WithSimilarity, "plain-2d")
+    wrapped, patch = _build(AttenScribbleTrainer_PaperObjective, "plain-2d")
     wrapped.train()
     x = torch.randn(2, 1, *patch)
     eager = wrapped(x)

@@ -225,3 +225,31 @@ def test_postprocess_keeps_largest_foreground_then_class_components(tmp_path, ca
     error = capsys.readouterr().err
     assert "case2.nii.gz" in error and "non-integer values" in error and not (tmp_path / "bad").exists()
     assert not list(tmp_path.glob(".bad.partial-*"))
+
+
+def test_overlay_panels_name_what_they_show_and_use_a_colour_blind_safe_palette(tmp_path):
+    from nnunet_attenscribble.scribble_tools.overlay import CLASS_COLOURS, class_colour, panel_titles, render_case
+    assert panel_titles(True, True) == ("image + scribbles", "prediction (filled) vs dense label (outline)")
+    assert panel_titles(False, False) == ("image (no scribbles for this case)", "prediction (filled)")
+    okabe_ito = {(230, 159, 0), (86, 180, 233), (0, 158, 115), (204, 121, 167), (0, 114, 178), (213, 94, 0)}
+    assert {tuple(np.round(c * 255).astype(int)) for c in CLASS_COLOURS} == okabe_ito
+    assert not np.allclose(class_colour(1), class_colour(2)) and np.allclose(class_colour(7), class_colour(1))
+    image, label = synthetic_volume((2, 32, 32), 0)
+    render_case(image, label, label, None, 3, 1, "case", tmp_path / "a.png", class_names={1: "ring", 2: "core"})
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_progress_lines_from_nnunet_output():
+    from nnunet_attenscribble.scribble_tools.nnunet_progress import PredictionProgress, TrainingProgress
+    training = TrainingProgress(epochs=3)
+    lines = ["2026-12-02 17:22:17.432203: Epoch 0 ", "2026-12-02 17:22:17.5: Current learning rate: 0.01 ",
+             "2026-12-02 17:22:50.1: train_loss -0.1234 ", "2026-12-02 17:22:50.2: val_loss -0.2 ",
+             "2026-12-02 17:22:51.472100: Epoch time: 34.04 s ", "2026-12-02 17:22:52: Epoch 1 ",
+             "2026-12-02 17:23:31: train_loss 1.5e-05 ", "2026-12-02 17:23:31: Epoch time: 38.0 s "]
+    messages = [m for m in map(training, lines) if m]
+    assert messages == ["epoch 1/3, train loss -0.1234, 34 s per epoch, about 68 s left",
+                        "epoch 2/3, train loss 0.0000, 36 s per epoch, about 36 s left"]
+    prediction = PredictionProgress()
+    lines = ["There are 4 cases in the source folder", "There are 2 cases that I would like to predict",
+             "", "Predicting case_1:", "done with case_1", "done with case_2"]
+    assert [m for m in map(prediction, lines) if m] == ["predicted case_1 (1/2)", "predicted case_2 (2/2)"]

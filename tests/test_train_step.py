@@ -15,7 +15,7 @@ from nnunet_attenscribble.objective import split_network_output  # noqa: E402
 @pytest.fixture(scope="module")
 def trainer():
     plans = step_time.preset_plans("tiny-2d")
-    return step_time.make_trainer("AttenScribbleTrainer_WithSimilarity", plans, "tiny-2d", torch.device("cpu"), 2)
+    return step_time.make_trainer("AttenScribbleTrainer_PaperObjective", plans, "tiny-2d", torch.device("cpu"), 2)
 
 
 def _batch(trainer, fill):
@@ -59,12 +59,12 @@ def test_similarity_affine_gradient_scale():
     """_SlowSimilarityAffine scales the gradient reaching alpha, beta by 0.1 (a hook set when the network is built)."""
     plans = step_time.preset_plans("tiny-2d")
     gradients = {}
-    for name in ("AttenScribbleTrainer_WithSimilarity", "AttenScribbleTrainer_SlowSimilarityAffine"):
+    for name in ("AttenScribbleTrainer_PaperObjective", "AttenScribbleTrainer_SlowSimilarityAffine"):
         network = step_time.make_trainer(name, plans, "tiny-2d", torch.device("cpu"), 2).network
         affine = network.attention.similarity_affine
         (affine * torch.tensor([2.0, -3.0])).sum().backward()
         gradients[name] = affine.grad.clone()
-    assert torch.allclose(gradients["AttenScribbleTrainer_WithSimilarity"], torch.tensor([2.0, -3.0]))
+    assert torch.allclose(gradients["AttenScribbleTrainer_PaperObjective"], torch.tensor([2.0, -3.0]))
     assert torch.allclose(gradients["AttenScribbleTrainer_SlowSimilarityAffine"], torch.tensor([0.2, -0.3]))
 
 

@@ -122,9 +122,14 @@ def command_postprocess(args):
 
 
 def command_overlay(args):
+    from .evaluate import dataset_json_labels
     from .overlay import overlay_folders
+    beside_predictions = Path(args.predictions) / "dataset.json"
+    source = args.dataset_json or (beside_predictions if beside_predictions.is_file() else None)
+    class_names, ignore = dataset_json_labels(source) if source else (None, None)
     written = overlay_folders(args.images, args.predictions, args.output, args.references, args.scribbles,
-                              args.ignore_value, args.cases, args.slice)
+                              args.ignore_value if args.ignore_value is not None else ignore, args.cases, args.slice,
+                              class_names)
     for path in written:
         print(path)
 
@@ -140,7 +145,9 @@ def command_trainer_path(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from nnunet_attenscribble import __version__
     parser = argparse.ArgumentParser(prog="attenscribble", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     convert = sub.add_parser("convert", help="scribble data -> nnU-Net raw dataset with an ignore label")
@@ -198,13 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
     postprocess.add_argument("--overwrite", action="store_true")
     postprocess.set_defaults(func=command_postprocess)
 
-    overlay = sub.add_parser("overlay", help="PNG pictures: scribbles, prediction and dense label outlines")
+    overlay = sub.add_parser("overlay", help="PNG pictures: image and scribbles | prediction filled, dense label outlined")
     overlay.add_argument("--images", required=True)
     overlay.add_argument("--predictions", required=True)
     overlay.add_argument("--output", required=True)
-    overlay.add_argument("--references")
-    overlay.add_argument("--scribbles")
-    overlay.add_argument("--ignore-value", type=int)
+    overlay.add_argument("--references", help="dense labels, drawn as outlines")
+    overlay.add_argument("--scribbles", help="scribble maps, drawn where a case has one")
+    overlay.add_argument("--dataset-json", help="dataset.json naming the classes and the ignore value (default: the "
+                                                "one nnU-Net writes beside its predictions)")
+    overlay.add_argument("--ignore-value", type=int, help="scribble value left undrawn (default: from dataset.json)")
     overlay.add_argument("--cases", nargs="+")
     overlay.add_argument("--slice", type=int, help="slice index (default: the most labelled slice)")
     overlay.set_defaults(func=command_overlay)

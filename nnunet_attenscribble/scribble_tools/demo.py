@@ -12,9 +12,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable, Optional
 
 from .errors import ScribbleToolError
 from .evaluate import class_names_from_dataset_json, evaluate_folders, format_table
+from .nnunet_progress import PredictionProgress, TrainingProgress
 from .overlay import overlay_folders
 from .raw_dataset import write_raw_dataset
 from .synthetic import CLASS_NAMES, synthetic_cases, synthetic_spec
@@ -32,16 +34,25 @@ def _executable(name: str) -> str:
     return found
 
 
-def _step(title: str, command, env, log: Path) -> None:
+def _step(title: str, command, env, log: Path, progress: Optional[Callable[[str], Optional[str]]] = None) -> None:
+    """Run one nnU-Net executable with its whole output in `log`; `progress` turns output lines into progress
+    lines on the screen."""
     print(f"[demo] {title} ...", flush=True)
     started = time.time()
     with open(log, "a") as handle:
         handle.write(f"\n$ {' '.join(map(str, command))}\n")
         handle.flush()
-        result = subprocess.run([_executable(command[0]), *map(str, command[1:])], env=env, stdout=handle,
-                                stderr=subprocess.STDOUT)
-    if result.returncode != 0:
-        raise ScribbleToolError(log, f"{title} failed (exit {result.returncode}); see the log")
+        process = subprocess.Popen([_executable(command[0]), *map(str, command[1:])],
+                                   env={**env, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, errors="replace")
+        for line in process.stdout:
+            handle.write(line)
+            message = progress(line.rstrip("\n")) if progress else None
+            if message:
+                print(f"[demo]   {message}", flush=True)
+        returncode = process.wait()
+    if returncode != 0:
+        raise ScribbleToolError(log, f"{title} failed (exit {returncode}); see the log")
     print(f"[demo] {title} done in {time.time() - started:.0f} s", flush=True)
 
 
@@ -73,16 +84,16 @@ def run_demo(output: Path, epochs: int = 8, iterations: int = 25, overwrite: boo
           plan_env, log)
     _step(f"training {TRAINER} for {epochs} x {iterations} iterations on {device} (nnUNetv2_train)",
           ["nnUNetv2_train", DATASET_ID, "2d", "all", "-tr", TRAINER, "-device", device],
-          {**env, "nnUNet_n_proc_DA": env.get("nnUNet_n_proc_DA", "1")}, log)
+          {**env, "nnUNet_n_proc_DA": env.get("nnUNet_n_proc_DA", "1")}, log, TrainingProgress(epochs))
     predictions = output / "predictions"
     _step("predicting the test images (nnUNetv2_predict)",
           ["nnUNetv2_predict", "-i", dataset / "imagesTs", "-o", predictions, "-d", DATASET_ID, "-c", "2d",
-           "-f", "all", "-tr", TRAINER, "-device", device], env, log)
-    summary = evaluate_folders(predictions, dataset / "denseLabelsTs",
-                               class_names_from_dataset_json(dataset / "dataset.json"), output / "evaluation")
+           "-f", "all", "-tr", TRAINER, "-device", device], env, log, PredictionProgress())
+    classes = class_names_from_dataset_json(dataset / "dataset.json")
+    summary = evaluate_folders(predictions, dataset / "denseLabelsTs", classes, output / "evaluation")
     print(format_table(summary))
     pictures = overlay_folders(dataset / "imagesTs", predictions, output / "overlays", dataset / "denseLabelsTs",
-                               ignore_value=len(CLASS_NAMES))
+                               ignore_value=len(CLASS_NAMES), class_names=classes)
     print(f"[demo] done. dataset: {dataset}\n[demo] model: {results / DATASET_NAME}\n"
           f"[demo] predictions: {predictions}\n[demo] metrics: {output / 'evaluation'}\n"
           f"[demo] pictures: {pictures[0].parent} ({len(pictures)} PNG)\n[demo] log of nnU-Net's output: {log}")

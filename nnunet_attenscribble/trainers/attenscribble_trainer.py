@@ -32,7 +32,7 @@ class AttenScribbleTrainer(EnvironmentBudgetMixin, nnUNetTrainer):
     as much as background, so thin structures are found within the first epochs (docs/RESULTS.md §3.5).
 
     The paper's attentive similarity term (weight 0.1) is off by default: on every benchmark setting it did not
-    help, and kept active longer it hurt (docs/RESULTS.md); AttenScribbleTrainer_WithSimilarity switches it on.
+    help, and kept active longer it hurt (docs/RESULTS.md); AttenScribbleTrainer_PaperObjective switches it on.
     Every knob is a class attribute, so a variant is a subclass that sets one (architecture knobs must be:
     nnUNetv2_predict rebuilds the network from the class alone)."""
 
@@ -48,7 +48,7 @@ class AttenScribbleTrainer(EnvironmentBudgetMixin, nnUNetTrainer):
     crf_sigma_intensity = 0.1       # on patches rescaled to [0, 1] (99th percentile clip)
     crf_radius = 5
     crf_rampup_fraction = 0.2       # > 0: CRF weight ramped up (exp(-5 (1 - t)^2)) over this fraction of the epochs
-    similarity_weight = 0.0         # the paper's 0.1: AttenScribbleTrainer_WithSimilarity
+    similarity_weight = 0.0         # the paper's 0.1: AttenScribbleTrainer_PaperObjective
     similarity_sigma = 6.0          # tokens of a stride-4 grid (the original's), whatever stage the block is at
     similarity_radius = 5
     similarity_affine_gradient_scale = 1.0  # < 1 slows alpha, beta (nnU-Net's momentum 0.99 gives them 10x the
