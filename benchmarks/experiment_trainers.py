@@ -43,12 +43,6 @@ class AttenScribbleTrainer_BalancedPaddingBackground(AttenScribbleTrainer_NoPart
     unannotated_padding = False
 
 
-class AttenScribbleTrainer_HalfSimilarityWindow(AttenScribbleTrainer_PaperObjective):
-    """Similarity window radius and sigma halved: the original's physical extent on a half-resolution plan."""
-    similarity_radius = 2
-    similarity_sigma = 3.0
-
-
 class AttenScribbleTrainer_PaddingAsBackground(AttenScribbleTrainer_PaperObjective):
     """The paper's objective with nnU-Net's padding rule: out-of-image voxels supervised as background."""
     unannotated_padding = False

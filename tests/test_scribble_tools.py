@@ -211,7 +211,9 @@ def test_postprocess_keeps_largest_foreground_then_class_components(tmp_path, ca
     per_class[1:4, 9:10, 2:6] = 0
     for index in range(2):
         _write(segmentation, tmp_path / "pred" / f"case{index}.nii.gz")
+    (tmp_path / "pred" / "dataset.json").write_text('{"labels": {"background": 0, "a": 1, "b": 2}}')
     assert main(["postprocess", "--predictions", str(tmp_path / "pred"), "--output", str(tmp_path / "fg")]) == 0
+    assert (tmp_path / "fg" / "dataset.json").read_text() == (tmp_path / "pred" / "dataset.json").read_text()
     assert main(["postprocess", "--predictions", str(tmp_path / "pred"), "--output", str(tmp_path / "cls"),
                  "--per-class"]) == 0
     for folder, expected in (("fg", foreground_only), ("cls", per_class)):

@@ -5,6 +5,7 @@ nnUNetv2_determine_postprocessing decides this on validation labels; on scribble
 islands in unannotated regions that this removes, so the decision is offered here (docs/RESULTS.md §3.7)."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,7 @@ def keep_largest_components(segmentation: np.ndarray, per_class: bool) -> np.nda
 
 def postprocess_folder(predictions, output, per_class: bool = False, overwrite: bool = False) -> list[Path]:
     """Every label map of `predictions` post-processed into `output`, a folder apart from `predictions` (written
-    only if all succeed)."""
+    only if all succeed); nnU-Net's dataset.json comes along."""
     files = list_images(predictions)
     if not files:
         raise ScribbleToolError(predictions, "no image files found")
@@ -45,4 +46,6 @@ def postprocess_folder(predictions, output, per_class: bool = False, overwrite: 
             kept = keep_largest_components(segmentation, per_class)
             write_image(array_with_geometry(kept, image), folder / path.name)
             written.append(Path(output) / path.name)
+        if (Path(predictions) / "dataset.json").is_file():  # class names for evaluate / overlay of the output
+            shutil.copyfile(Path(predictions) / "dataset.json", folder / "dataset.json")
     return written
