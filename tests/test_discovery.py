@@ -48,3 +48,19 @@ def test_register_appends_once_and_keeps_user_folders():
 def test_scanned_folder_holds_only_reexports():
     names = sorted(p for p in os.listdir(trainer_folder()) if p.endswith(".py"))
     assert names == ["attenscribble_trainer_classes.py"]
+
+
+def test_package_ships_a_small_catalog_and_the_benchmark_finds_its_experiment_variants(tmp_path):
+    """The installed package exports the default, its ablation chain, the paper's objective and the baseline; the
+    experiment-only variants RESULTS.md quotes resolve through the benchmark's environment, not without it."""
+    import nnunet_attenscribble.trainers as trainers
+    assert sorted(trainers.__all__) == ["AttenScribbleTrainer", "AttenScribbleTrainer_PaperObjective",
+                                        "AttenScribbleTrainer_PartialCEDice", "AttenScribbleTrainer_PartialCEDice_CRF",
+                                        "AttenScribbleTrainer_PlusSimilarity", "nnUNetTrainer_AttenScribbleBudget"]
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+    from experiment_trainers import experiment_trainer_environment
+    lookup = LOOKUP.replace("AttenScribbleTrainer_PartialCEDice_CRF", "AttenScribbleTrainer_NoCRFRampUp")
+    env = nnunet_environment(tmp_path)
+    assert _python(lookup, env).returncode != 0
+    result = _python(lookup, {**env, **experiment_trainer_environment(env)})
+    assert result.returncode == 0 and result.stdout.strip().endswith("experiment_trainers"), result.stderr[-2000:]
