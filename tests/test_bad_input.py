@@ -23,6 +23,14 @@ def _error(capsys):
     return capsys.readouterr().err
 
 
+def _convert_in_subprocess(root, *extra):
+    """The command line of _convert_generic (without --dense), run as its own process."""
+    return [sys.executable, "-m", "nnunet_attenscribble.scribble_tools.cli", "convert", "generic", "--images",
+            str(root / "images"), "--scribbles", str(root / "scribbles"), "--unannotated-value", "0", "--class-map",
+            "1:0,2:1,3:2", "--class-names", "background", "ring", "core", "--dataset", "Dataset900_T", "--raw-dir",
+            str(root / "raw"), *extra]
+
+
 def _nothing_written(root, name="Dataset900_T"):
     raw = root / "raw"
     return not raw.exists() or not [p for p in raw.iterdir() if p.name.lstrip(".").startswith(name)]
@@ -54,10 +62,7 @@ def test_truncated_uncompressed_nifti_and_prediction_in_evaluate(tmp_path, capsy
 # 2. two converts into the same dataset at once
 def test_concurrent_converts_into_one_dataset_do_not_both_succeed(tmp_path):
     root = _generic_layout(tmp_path, cases=12)
-    command = [sys.executable, "-m", "nnunet_attenscribble.scribble_tools.cli", "convert", "generic", "--images",
-               str(root / "images"), "--scribbles", str(root / "scribbles"), "--unannotated-value", "0",
-               "--class-map", "1:0,2:1,3:2", "--class-names", "background", "ring", "core", "--dataset",
-               "Dataset900_T", "--raw-dir", str(root / "raw")]
+    command = _convert_in_subprocess(root)
     runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = [(run.wait(), run.stderr.read()) for run in runs]
     assert sorted(code for code, _ in results) == [0, 2], results
@@ -89,10 +94,7 @@ def test_sigterm_during_convert_leaves_nothing(tmp_path):
     big = sitk.GetArrayFromImage(image)
     for index in range(2, 40):  # enough cases that the writing lasts a while
         _write(np.tile(big, (6, 2, 2)), root / "images" / f"case{index:02d}_0000.nii.gz")
-    command = [sys.executable, "-m", "nnunet_attenscribble.scribble_tools.cli", "convert", "generic", "--images",
-               str(root / "images"), "--scribbles", str(root / "scribbles"), "--unannotated-value", "0",
-               "--class-map", "1:0,2:1,3:2", "--class-names", "background", "ring", "core", "--dataset",
-               "Dataset900_T", "--raw-dir", str(root / "raw"), "--test-ids", "2-39"]
+    command = _convert_in_subprocess(root, "--test-ids", "2-39")
     run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while not list((root / "raw").glob(".Dataset900_T.partial-*/imagesTs/*")) and time.time() < deadline:

@@ -122,10 +122,9 @@ def command_postprocess(args):
 
 
 def command_overlay(args):
-    from .evaluate import dataset_json_labels
+    from .evaluate import classes_dataset_json, dataset_json_labels
     from .overlay import overlay_folders
-    beside_predictions = Path(args.predictions) / "dataset.json"
-    source = args.dataset_json or (beside_predictions if beside_predictions.is_file() else None)
+    source = classes_dataset_json(args.predictions, args.dataset_json)
     class_names, ignore = dataset_json_labels(source) if source else (None, None)
     written = overlay_folders(args.images, args.predictions, args.output, args.references, args.scribbles,
                               args.ignore_value if args.ignore_value is not None else ignore, args.cases, args.slice,

@@ -61,12 +61,20 @@ def _mean(values):
     return float(np.mean(values)) if values else math.nan
 
 
+def classes_dataset_json(prediction_dir, dataset_json=None) -> Optional[Path]:
+    """The dataset.json naming the classes of `prediction_dir`: the one given, else the one nnU-Net writes beside its
+    predictions, else None."""
+    if dataset_json is not None:
+        return Path(dataset_json)
+    beside_predictions = Path(prediction_dir) / "dataset.json"
+    return beside_predictions if beside_predictions.is_file() else None
+
+
 def evaluation_classes(prediction_dir, reference_files: List[Path], dataset_json=None):
     """(classes, ignore value, where they come from): --dataset-json; else the dataset.json nnU-Net writes beside its
     predictions; else the union of the foreground values of all references."""
-    beside_predictions = Path(prediction_dir) / "dataset.json"
-    if dataset_json is not None or beside_predictions.is_file():
-        source = dataset_json if dataset_json is not None else beside_predictions
+    source = classes_dataset_json(prediction_dir, dataset_json)
+    if source is not None:
         return (*dataset_json_labels(source), str(source))
     values = set()
     for path in tqdm(reference_files, desc="collecting classes", unit="case"):
