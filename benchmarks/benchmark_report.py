@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 from nnunet_attenscribble.scribble_tools.strict_json import dumps_strict
 
 DENSE = "dense"
+# two-stage-t<threshold>-<stage-2 trainer>: the default at 1x, its pseudo-labels, then <trainer> for the remaining budget
+TWO_STAGE = re.compile(r"^two-stage-t(?P<threshold>[01](?:\.\d+)?)-(?P<stage2>\w+)$")
 LABELS = {"nnUNetTrainer_AttenScribbleBudget": "nnU-Net ignore-label baseline (Dice+CE on scribbles)",
           "AttenScribbleTrainer_PartialCE": "partial CE only (no masked Dice)",
           "AttenScribbleTrainer_PartialCE_CRF": "partial CE + masked CRF",
@@ -30,6 +33,11 @@ LABELS = {"nnUNetTrainer_AttenScribbleBudget": "nnU-Net ignore-label baseline (D
 
 def label(trainer: str) -> str:
     """Table / plot label of a --trainers name."""
+    two_stage = TWO_STAGE.match(trainer)
+    if two_stage:
+        stage2 = two_stage["stage2"]
+        return (f"two-stage: default 1x, pseudo-labels p >= {two_stage['threshold']}, then "
+                f"{'nnU-Net baseline' if stage2 == 'nnUNetTrainer_AttenScribbleBudget' else stage2}")
     return LABELS.get(trainer, trainer)
 
 

@@ -12,7 +12,9 @@ by `attenscribble simulate` (seed 0) on ../shared/data/hippocampus-msd, case-wis
 Trainers (default): nnU-Net's ignore-label baseline, the default's ablation (partial CE + masked Dice, + masked
 CRF, + attention block = AttenScribbleTrainer, + similarity loss) and `dense`, nnU-Net on the dense labels (the
 upper bound). `--budgets` multiplies the profile's iterations (1 3 9: three runs of each trainer and seed); the
-poly LR schedule spans each whole run. Evaluation: `attenscribble evaluate` against dense labels of the test cases.
+poly LR schedule spans each whole run. A two-stage row (`two-stage-t0.9-AttenScribbleTrainer`) at budget B is the
+default trained for 1x, `attenscribble pseudolabel` on its training cases, and a second trainer on those labels for
+B - 1: the same total iterations as a single-stage run at B. Evaluation: `attenscribble evaluate` against dense labels of the test cases.
 Every finished run is recorded as one JSON file under --results-dir (default: benchmarks/results/<profile>,
 committed), and the report (table trainer x budget, Dice and HD95 against iterations) is built from all records
 there. Resumable: recorded runs and finished steps (datasets, preprocessing, trainings, predictions) are skipped; a
@@ -39,7 +41,8 @@ sys.path.insert(0, str(REPOSITORY))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from experiment_trainers import experiment_trainer_environment  # noqa: E402
-from benchmark_report import DENSE, format_report, load_records, plot_report, record_path, write_record  # noqa: E402
+from benchmark_report import (DENSE, TWO_STAGE, format_report, load_records, plot_report, record_path,  # noqa: E402
+                              write_record)
 from nnunet_attenscribble import __version__  # noqa: E402
 from nnunet_attenscribble.scribble_tools.cli import main as attenscribble  # noqa: E402
 from nnunet_attenscribble.scribble_tools.evaluate import class_names_from_dataset_json, evaluate_folders  # noqa: E402
@@ -49,6 +52,8 @@ SCRIBBLE_TRAINERS = ["nnUNetTrainer_AttenScribbleBudget", "AttenScribbleTrainer_
                      "AttenScribbleTrainer_PlusSimilarity"]
 DEFAULT_TRAINERS = SCRIBBLE_TRAINERS + [DENSE]  # the baseline, the default's ablation, the upper bound
 DENSE_TRAINER = "nnUNetTrainer_AttenScribbleBudget"
+STAGE1_TRAINER = "AttenScribbleTrainer"  # two-stage rows: stage 1 is the default at 1x
+PSEUDO_DATASET = {"acdc": (821, "Dataset821_ACDCPseudo"), "hippocampus": (822, "Dataset822_HippocampusSimPseudo")}
 
 
 @dataclass(frozen=True)
@@ -285,14 +290,23 @@ def hippocampus_arguments(work: Path, data: Path, profile: Profile) -> list:
             "0", "--class-names", "background", "anterior", "posterior", "--test-ids", "250-999"]
 
 
-def training_jobs(trainers, budgets, seeds, iterations: int, scribble_dataset: tuple, dense_dataset: tuple) -> list[Job]:
+def training_jobs(trainers, budgets, seeds, iterations: int, scribble_dataset: tuple, dense_dataset: tuple,
+                  pseudo_dataset: tuple = (0, "")) -> list[Job]:
     """Every budget x trainer x seed, in that order (the cheap budgets first); DENSE is nnU-Net's trainer on the
-    dense-label dataset."""
+    dense-label dataset; a two-stage row trains its stage-2 trainer for budget - 1 on the pseudo-label dataset (its
+    stage 1 is the default's 1x run of the same seed; at budget 1 there is nothing left for stage 2)."""
     jobs = []
     for budget in budgets:
         for trainer in trainers:
-            trained = (DENSE_TRAINER, *dense_dataset) if trainer == DENSE else (trainer, *scribble_dataset)
-            jobs += [Job(trainer, budget, seed, iterations * budget, *trained) for seed in seeds]
+            two_stage = TWO_STAGE.match(trainer)
+            if two_stage and budget < 2:
+                continue
+            if two_stage:
+                trained, stage_budget = (two_stage["stage2"], *pseudo_dataset), budget - 1
+            else:
+                trained = (DENSE_TRAINER, *dense_dataset) if trainer == DENSE else (trainer, *scribble_dataset)
+                stage_budget = budget
+            jobs += [Job(trainer, budget, seed, iterations * stage_budget, *trained) for seed in seeds]
     return jobs
 
 
@@ -309,7 +323,7 @@ def run_dataset(kind: str, work: Path, data: Path, profile_name: str, profile: P
         scribble_name, iterations = "Dataset802_HippocampusSimScribble", profile.hippocampus_iterations
         spacing_factor, batch_size = profile.hippocampus_spacing_factor, profile.hippocampus_batch_size
     jobs = [job for job in training_jobs(trainers, budgets, seeds, iterations, (scribble_id, scribble_name),
-                                         (dense_id, dense_name))
+                                         (dense_id, dense_name), PSEUDO_DATASET[kind])
             if not record_path(results_dir, kind, job.trainer, job.budget, job.seed).is_file()]
     if not jobs:
         log(f"{kind}: every run asked for is recorded in {results_dir}")
@@ -327,16 +341,63 @@ def run_dataset(kind: str, work: Path, data: Path, profile_name: str, profile: P
         write_single_split(dense_name, env)
     classes = class_names_from_dataset_json(scribbles / "dataset.json")
 
-    def run_job(job: Job) -> None:
+    def train_and_record(job: Job, job_env: dict) -> dict:
         record = train_predict_evaluate(job, kind, configuration, scribbles / "imagesTs", scribbles / "denseLabelsTs",
-                                        classes, work / kind, env, profile)
+                                        classes, work / kind, job_env, profile)
         record["command"] = " ".join(sys.argv)
-        write_record(record_path(results_dir, kind, job.trainer, job.budget, job.seed), record)
-        log(f"{kind} {job.trainer} {job.budget}x seed {job.seed}: mean Dice {record['mean']['dice']:.4f}, "
-            f"HD95 {record['mean']['hd95']:.2f} mm")
+        return record
 
-    with ThreadPoolExecutor(max_workers=parallel) as pool:  # trainings are subprocesses: threads suffice
-        list(pool.map(run_job, jobs))
+    def save(record: dict) -> None:
+        write_record(record_path(results_dir, kind, record["trainer"], record["budget"], record["seed"]), record)
+        log(f"{kind} {record['trainer']} {record['budget']}x seed {record['seed']}: mean Dice "
+            f"{record['mean']['dice']:.4f}, HD95 {record['mean']['hd95']:.2f} mm")
+
+    def run_two_stage(job: Job) -> dict:
+        """After stage 1 (the default's 1x run of the seed, trained in the first round): its pseudo-labels of the
+        training cases, the pseudo-label dataset preprocessed with the scribble dataset's plans, then stage 2."""
+        two_stage = TWO_STAGE.match(job.trainer)
+        stage1_record = json.loads(record_path(results_dir, kind, STAGE1_TRAINER, 1, job.seed).read_text())
+        run_dir = work / kind / "runs" / f"{kind}__{job.trainer}__{job.budget}x__seed{job.seed}"
+        stage_env = {**env, "nnUNet_raw": str(run_dir / "nnUNet_raw"),
+                     "nnUNet_preprocessed": str(run_dir / "nnUNet_preprocessed")}
+        stage1_model = (work / kind / "runs" / f"{kind}__{STAGE1_TRAINER}__1x__seed{job.seed}" / "results" /
+                        scribbles.name / f"{STAGE1_TRAINER}__nnUNetPlans__{configuration}")
+        pseudo = run_dir / "nnUNet_raw" / job.dataset_name
+        if not pseudo.exists():
+            log(f"{kind}: pseudo-labels of the training cases from the default's 1x model (seed {job.seed}, "
+                f"p >= {two_stage['threshold']})")
+            if attenscribble(["pseudolabel", "--source", str(scribbles), "--model", str(stage1_model), "-f", "0",
+                              "--threshold", two_stage["threshold"], "--device", env["BENCHMARK_DEVICE"],
+                              "--sweep", "0.5", "0.7", "0.8", "0.9", "0.95", "0.99", "--dataset", job.dataset_name,
+                              "--raw-dir", str(run_dir / "nnUNet_raw"), *([] if profile.tta else ["--disable-tta"])]):
+                raise RuntimeError(f"pseudo-labelling for {job.trainer} failed")
+        plan_and_preprocess(job.dataset_id, job.dataset_name, base, profile_name, profile, spacing_factor, batch_size,
+                            stage_env, run_dir / "preprocessing.log",
+                            reference_plans=Path(env["nnUNet_preprocessed"]) / scribbles.name / "nnUNetPlans.json")
+        write_single_split(job.dataset_name, stage_env)
+        record = train_and_record(job, stage_env)
+        pseudo_summary = json.loads((pseudo / "pseudolabel_summary.json").read_text())
+        record.update(iterations=stage1_record["iterations"] + record["iterations"],
+                      train_seconds=stage1_record["train_seconds"] + record["train_seconds"],
+                      stage1={"iterations": stage1_record["iterations"], "mean": stage1_record["mean"]},
+                      pseudolabels={k: v for k, v in pseudo_summary.items() if k not in ("source", "model")})
+        return record
+
+    def run_job(job: Job) -> None:
+        record = run_two_stage(job) if TWO_STAGE.match(job.trainer) else train_and_record(job, env)
+        if not record_path(results_dir, kind, job.trainer, job.budget, job.seed).is_file():
+            save(record)
+
+    # first round: single-stage runs and the stage-1 models the two-stage rows need (retrained where a recorded
+    # run's model is gone); second round: the two-stage rows
+    two_stage_jobs = [job for job in jobs if TWO_STAGE.match(job.trainer)]
+    first_round = [job for job in jobs if job not in two_stage_jobs]
+    for seed in sorted({job.seed for job in two_stage_jobs}):
+        stage1 = Job(STAGE1_TRAINER, 1, seed, iterations, STAGE1_TRAINER, scribble_id, scribbles.name)
+        first_round += [] if stage1 in first_round else [stage1]
+    for round_jobs in (first_round, two_stage_jobs):
+        with ThreadPoolExecutor(max_workers=parallel) as pool:  # trainings are subprocesses: threads suffice
+            list(pool.map(run_job, round_jobs))
 
 
 def main(argv=None) -> int:
@@ -348,7 +409,9 @@ def main(argv=None) -> int:
                              "benchmarks/results/<profile>, committed)")
     parser.add_argument("--datasets", nargs="+", choices=["acdc", "hippocampus"], default=["acdc", "hippocampus"])
     parser.add_argument("--trainers", nargs="+", default=DEFAULT_TRAINERS,
-                        help=f"trainer class names, or '{DENSE}' for nnU-Net on the dense labels")
+                        help=f"trainer class names; '{DENSE}' for nnU-Net on the dense labels; 'two-stage-t<p>-<trainer>' "
+                             "(e.g. two-stage-t0.9-AttenScribbleTrainer) for the default at 1x, its pseudo-labels "
+                             "(attenscribble pseudolabel --threshold p) and <trainer> on them for the rest of the budget")
     parser.add_argument("--budgets", type=int, nargs="+", default=[1],
                         help="multiples of the profile's iterations, each a run of its own (e.g. 1 3 9)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])

@@ -104,6 +104,16 @@ def test_sigterm_during_convert_leaves_nothing(tmp_path):
     assert list((root / "raw").iterdir()) == []
 
 
+def test_command_runs_from_a_thread(tmp_path):
+    """Python callers (the benchmark's thread pool) run the command outside the main thread, where no signal handler
+    can be installed."""
+    from concurrent.futures import ThreadPoolExecutor
+    root = _generic_layout(tmp_path)
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(_convert_generic, root).result() == 0
+    assert (root / "raw" / "Dataset900_T" / "dataset.json").is_file()
+
+
 def test_interrupted_overwrite_is_restored_not_lost(tmp_path, capsys):
     root = _generic_layout(tmp_path)
     assert _convert_generic(root) == 0

@@ -33,7 +33,8 @@ def test_scribble_benchmark_smoke_with_budgets(tmp_path):
     (data / "acdc-scribble").symlink_to(ACDC)
     results = tmp_path / "results"
     command = [sys.executable, str(REPOSITORY / "benchmarks" / "scribble_benchmark.py"), "--profile", "smoke",
-               "--datasets", "acdc", "--trainers", "AttenScribbleTrainer_PaperObjective", "dense", "--budgets", "1", "2",
+               "--datasets", "acdc", "--trainers", "AttenScribbleTrainer_PaperObjective", "dense",
+               "two-stage-t0.8-nnUNetTrainer_AttenScribbleBudget", "--budgets", "1", "2",
                "--work-dir", str(tmp_path / "work"), "--results-dir", str(results), "--data-dir", str(data),
                "--parallel", "2"]
     result = subprocess.run(command, capture_output=True, text=True)
@@ -41,7 +42,12 @@ def test_scribble_benchmark_smoke_with_budgets(tmp_path):
     assert all(str(link.readlink()).startswith(str(data.resolve())) for link in (tmp_path / "work" / "acdc_h5").iterdir())
     records = {path.name: json.loads(path.read_text()) for path in (results / "acdc").glob("*.json")}
     assert set(records) == {f"{t}__{b}x__seed0.json" for t in ("AttenScribbleTrainer_PaperObjective", "dense")
-                            for b in (1, 2)}
+                            for b in (1, 2)} | {"AttenScribbleTrainer__1x__seed0.json",  # the two-stage row's stage 1
+                                                "two-stage-t0.8-nnUNetTrainer_AttenScribbleBudget__2x__seed0.json"}
+    two_stage = records["two-stage-t0.8-nnUNetTrainer_AttenScribbleBudget__2x__seed0.json"]
+    assert two_stage["iterations"] == 8 and two_stage["stage1"]["iterations"] == 4  # 1x + 1x = the 2x budget
+    assert two_stage["stage1"]["mean"] == records["AttenScribbleTrainer__1x__seed0.json"]["mean"]
+    assert set(two_stage["pseudolabels"]["thresholds"].values()) == {0.8} and len(two_stage["pseudolabels"]["sweep"]) == 6
     dense_1x, dense_2x = records["dense__1x__seed0.json"], records["dense__2x__seed0.json"]
     assert set(dense_1x["per_class"]) == {"RV", "MYO", "LV"} and dense_2x["iterations"] == 2 * dense_1x["iterations"]
     assert dense_1x["version"] and dense_1x["commit"] and "--budgets" in dense_1x["command"]
@@ -49,6 +55,7 @@ def test_scribble_benchmark_smoke_with_budgets(tmp_path):
     report = (results / "report.md").read_text()
     assert "| attention + CRF + similarity loss (the paper's full objective) | 2x (8) | 0 |" in report
     assert "| nnU-Net on dense labels | 1x (4) | 0 |" in report and report in result.stdout
+    assert "| two-stage: default 1x, pseudo-labels p >= 0.8, then nnU-Net baseline | 2x (8) | 0 |" in report
     assert (results / "scaling.png").is_file()
     # resumable: a second run reuses every record and prepares nothing
     again = subprocess.run(command, capture_output=True, text=True)
@@ -63,6 +70,9 @@ def test_benchmark_jobs_cover_every_budget_trainer_and_seed():
     assert jobs[0] == Job("AttenScribbleTrainer", 1, 0, 400, "AttenScribbleTrainer", 802, "Scribbles")
     assert jobs[3] == Job("dense", 1, 1, 400, "nnUNetTrainer_AttenScribbleBudget", 812, "Dense")
     assert jobs[4] == Job("AttenScribbleTrainer", 9, 0, 3600, "AttenScribbleTrainer", 802, "Scribbles")
+    two_stage = training_jobs(["two-stage-t0.9-AttenScribbleTrainer"], [1, 3], [0], 400, (802, "Scribbles"),
+                              (812, "Dense"), (822, "Pseudo"))
+    assert two_stage == [Job("two-stage-t0.9-AttenScribbleTrainer", 3, 0, 800, "AttenScribbleTrainer", 822, "Pseudo")]
 
 
 def test_report_table_gives_mean_sd_and_share_of_dense_at_the_same_budget(tmp_path):

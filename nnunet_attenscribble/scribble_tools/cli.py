@@ -1,4 +1,4 @@
-"""The `attenscribble` command: convert, simulate, evaluate, overlay, demo, trainer-path."""
+"""The `attenscribble` command: convert, simulate, pseudolabel, evaluate, postprocess, overlay, demo, trainer-path."""
 from __future__ import annotations
 
 import argparse
@@ -6,11 +6,15 @@ import json
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
 
 from .errors import ScribbleToolError
+
+# the class probability from which `pseudolabel` trusts the model (docs/RESULTS.md, two-stage training)
+DEFAULT_PSEUDOLABEL_THRESHOLD = 0.9
 
 
 def _raw_dir(args) -> Path:
@@ -31,9 +35,14 @@ def _inputs(args, *names):
     return [getattr(args, name) for name in names if getattr(args, name, None)]
 
 
-def _add_dataset_options(parser, default_classes):
+def _add_output_dataset_options(parser):
     parser.add_argument("--dataset", required=True, help="output dataset name, e.g. Dataset801_ACDCScribble")
     parser.add_argument("--raw-dir", help="nnUNet_raw folder (default: $nnUNet_raw)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
+
+
+def _add_dataset_options(parser, default_classes):
+    _add_output_dataset_options(parser)
     parser.add_argument("--class-names", nargs="+", default=default_classes, required=default_classes is None,
                         help="class names in label order, 'background' first (label 0), each once; 'ignore' is "
                              "added for unannotated voxels" + (f" (default: {' '.join(default_classes)})"
@@ -44,7 +53,6 @@ def _add_dataset_options(parser, default_classes):
                              "one channel)")
     parser.add_argument("--test-ids", help="patient/subject numbers for imagesTs, e.g. 81-100 (the first number "
                                            "in a case name; both frames of a patient go together)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
 
 
 def _print_fractions(cases, num_classes):
@@ -103,6 +111,39 @@ def command_simulate(args):
     folder = write_raw_dataset(cases, spec, _raw_dir(args), args.overwrite, _inputs(args, "images", "labels"))
     _print_fractions(cases, len(names))
     print(f"wrote {folder} ({sum(not c.test for c in cases)} training, {sum(c.test for c in cases)} test cases)")
+
+
+def _source_dataset(args) -> Path:
+    """--source as a folder, or a dataset name under nnUNet_raw."""
+    given = Path(args.source)
+    if given.is_dir():
+        return given
+    raw = args.raw_dir or os.environ.get("nnUNet_raw")
+    if raw and (Path(raw) / args.source).is_dir():
+        return Path(raw) / args.source
+    raise ScribbleToolError(args.source, "source dataset not found (a folder, or a dataset name under nnUNet_raw / "
+                                         "--raw-dir)")
+
+
+def command_pseudolabel(args):
+    from nnunet_attenscribble import __version__
+    from .model_probabilities import ModelProbabilities, check_same_labels, checked_folds, model_folder_from_names
+    from .pseudolabel import PseudoLabelSettings, format_summary, write_pseudolabel_dataset
+
+    source = _source_dataset(args)
+    model = Path(args.model) if args.model else model_folder_from_names(
+        os.environ.get("nnUNet_results"), source.name, args.trainer, args.configuration, args.plans)
+    folds = checked_folds(model, args.folds, args.checkpoint)
+    check_same_labels(model / "dataset.json", source / "dataset.json")
+    settings = PseudoLabelSettings(args.threshold, args.largest_component, args.sweep or [])
+    provenance = {"model": str(model.resolve()), "folds": folds, "checkpoint": args.checkpoint,
+                  "test_time_mirroring": not args.disable_tta, "version": __version__}
+    folder, summary = write_pseudolabel_dataset(
+        source, args.dataset, _raw_dir(args),
+        lambda: ModelProbabilities(model, folds, args.checkpoint, args.device, mirroring=not args.disable_tta),
+        settings, args.overwrite, provenance, inputs=[model])
+    print(format_summary(summary))
+    print(f"wrote {folder} ({summary['cases']} training cases; summary in {folder / 'pseudolabel_summary.json'})")
 
 
 def command_evaluate(args):
@@ -189,6 +230,34 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dataset_options(simulate, None)
     simulate.set_defaults(func=command_simulate)
 
+    pseudo = sub.add_parser("pseudolabel", help="a trained model's confident predictions + the scribbles -> a new "
+                                                "scribble dataset for a second training")
+    pseudo.add_argument("--source", required=True, help="the scribble dataset the model was trained on (folder, or "
+                                                        "name under nnUNet_raw)")
+    model = pseudo.add_mutually_exclusive_group(required=True)
+    model.add_argument("--model", help="nnU-Net model folder (<trainer>__<plans>__<configuration>)")
+    model.add_argument("-tr", "--trainer", help="trainer class: the model folder is found under "
+                                                "$nnUNet_results/<source name>/")
+    pseudo.add_argument("-c", "--configuration", default="2d", help="with -tr (default: 2d)")
+    pseudo.add_argument("-p", "--plans", default="nnUNetPlans", help="with -tr (default: nnUNetPlans)")
+    pseudo.add_argument("-f", "--folds", nargs="+", help="folds to ensemble, or 'all' (default: every fold_<n> "
+                                                         "with the checkpoint, as nnUNetv2_predict)")
+    pseudo.add_argument("--checkpoint", default="checkpoint_final.pth")
+    pseudo.add_argument("--threshold", type=float, nargs="+", default=[DEFAULT_PSEUDOLABEL_THRESHOLD],
+                        help="a voxel gets the model's class where the class's probability reaches this; one value "
+                             "or one per class in label order, background first "
+                             f"(default: {DEFAULT_PSEUDOLABEL_THRESHOLD})")
+    pseudo.add_argument("--largest-component", choices=["off", "foreground", "per-class"], default="off",
+                        help="first keep the largest connected foreground component of the model's segmentation "
+                             "(per-class: also of each class), as `postprocess` does; removed voxels stay unlabelled")
+    pseudo.add_argument("--sweep", type=float, nargs="+",
+                        help="also tally these uniform thresholds in the summary (labelled fraction, and precision "
+                             "where the source has dense labels), to choose --threshold")
+    pseudo.add_argument("--device", choices=["cuda", "cpu", "mps"], help="default: cuda if available, else cpu")
+    pseudo.add_argument("--disable-tta", action="store_true", help="no test-time mirroring (faster)")
+    _add_output_dataset_options(pseudo)
+    pseudo.set_defaults(func=command_pseudolabel)
+
     evaluate = sub.add_parser("evaluate", help="Dice, HD95, ASSD (mm) of predictions against dense labels")
     evaluate.add_argument("--predictions", required=True)
     evaluate.add_argument("--references", required=True)
@@ -235,15 +304,19 @@ def _exit_on_sigterm(signum, frame):
 
 
 def main(argv=None) -> int:
+    """The command; callable from Python too, also from a thread (which cannot take over SIGTERM: there a killed
+    process leaves its partial output to the next run, which cleans it)."""
     args = build_parser().parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if in_main_thread else None
     try:
         args.func(args)
     except ScribbleToolError as error:
         print(f"attenscribble: error: {error}", file=sys.stderr)
         return 2
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 
