@@ -165,6 +165,7 @@ def test_writer_per_class_thresholds_and_refusals(tmp_path):
     ("threshold_range", "probabilities lie in [0, 1]"),
     ("no_ignore", "has no 'ignore' label"),
     ("missing_label", "missing (training case case_001)"),
+    ("truncated_image", "case_002_0000.nii.gz: is truncated or damaged"),
     ("wrong_shape", "differs from the model's prediction"),
     ("id_taken", "dataset ID 930 is already used by Dataset930_Source"),
     ("into_source", "output lies inside the input folder"),
@@ -182,6 +183,9 @@ def test_writer_bad_input_names_the_problem_and_writes_nothing(tmp_path, breakag
         (source / "dataset.json").write_text(json.dumps(spec))
     elif breakage == "missing_label":
         (source / "labelsTr" / "case_001.nii.gz").unlink()
+    elif breakage == "truncated_image":
+        image = source / "imagesTr" / "case_002_0000.nii.gz"
+        image.write_bytes(image.read_bytes()[: image.stat().st_size // 2])
     elif breakage == "wrong_shape":
         load = lambda: (lambda files: np.full((3, 2, 2, 2), 1 / 3, np.float32))  # noqa: E731
     elif breakage == "id_taken":
@@ -220,7 +224,7 @@ def test_command_on_a_model_trained_by_nnunet(trained_2d_model, capsys):
             os.environ.pop(key, None)
     output = capsys.readouterr().out
     assert code == 0, output
-    assert "| core | 0.6 |" in output and "unlabelled (ignore)" in output
+    assert "| core | 0.6 |" in output and "unlabelled (ignore)" in output and "threshold 0.99: " in output
     folder = root / "raw" / "Dataset942_SynthPseudo"
     summary = json.loads((folder / "pseudolabel_summary.json").read_text())
     assert summary["folds"] == ["0"] and summary["component_rule"] == "foreground"

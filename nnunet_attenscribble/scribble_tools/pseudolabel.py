@@ -197,6 +197,8 @@ def write_pseudolabel_dataset(source, name: str, raw_dir, load_model: Callable[[
             if with_dense:
                 dense_path = source / "denseLabelsTr" / f"{case}{ending}"
                 dense = sitk.GetArrayFromImage(read_image(dense_path, role="label")) if dense_path.is_file() else None
+            for image in files["images"]:  # nnU-Net's reader would zero-fill a truncated file without a word
+                read_image(image)
             probabilities = _fit_to_label(predict([Path(p) for p in files["images"]]), scribble.shape, files["label"])
             if probabilities.shape[0] != len(class_names):
                 raise ScribbleToolError(files["label"], f"the model predicts {probabilities.shape[0]} classes, the "
@@ -241,4 +243,9 @@ def format_summary(summary: dict) -> str:
             cells += [percent(summary["model_label_precision"][name]), percent(summary["dense_coverage"][name])]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append(f"unlabelled (ignore): {percent(summary['unlabelled_fraction'])} % of the training voxels")
+    for swept in summary.get("sweep", []):
+        labelled = sum(v for v in swept["model_labelled_fraction"].values() if v is not None)
+        correct = ", ".join(f"{name} {percent(value)}" for name, value in swept.get("model_label_precision", {}).items())
+        lines.append(f"threshold {swept['threshold']:g}: {percent(labelled)} % labelled by the model"
+                     + (f"; correct: {correct} %" if correct else ""))
     return "\n".join(lines)
