@@ -4,7 +4,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import SimpleITK as sitk
 
 from test_real_data import ACDC, needs_acdc
 
@@ -109,3 +111,19 @@ def test_cpu_profile_reduces_each_dataset_with_its_own_batch_size():
     stages = configuration["architecture"]["arch_kwargs"]["n_stages"]
     assert reduced["architecture"]["arch_kwargs"]["n_stages"] == stages - 1
     assert reduced_configuration(configuration, PROFILES["gpu"], 1.0, 0)["batch_size"] == configuration["batch_size"]
+
+
+def test_error_location_counts_far_false_foreground(tmp_path):
+    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+    from error_location import error_location
+    reference = np.zeros((2, 40, 40), np.uint8)
+    reference[:, 10:20, 10:20] = 1
+    prediction = reference.copy()
+    prediction[:, 10:20, 20] = 1        # boundary error: 1 mm from the reference
+    prediction[0, 35:38, 35:38] = 2     # island: ~21 mm away at 1 mm spacing
+    prediction[1, 12:14, 12:14] = 0     # missed
+    for folder, array in (("ref", reference), ("pred", prediction)):
+        (tmp_path / folder).mkdir()
+        sitk.WriteImage(sitk.GetImageFromArray(array), str(tmp_path / folder / "c.nii.gz"))
+    counts = error_location(tmp_path / "pred", tmp_path / "ref", distance_mm=10)
+    assert counts == dict(correct=196, missed=4, wrong=29, wrong_far=9)
