@@ -2,4 +2,4 @@
 
 Kept free of heavy imports: the start-up hook imports this package in every Python process.
 """
-__version__ = "1.0.0"
+__version__ = "1.1.0"
