@@ -212,16 +212,13 @@ def trained_2d_model(tmp_path_factory):
 
 
 @pytest.mark.integration
-def test_command_on_a_model_trained_by_nnunet(trained_2d_model, capsys):
+def test_command_on_a_model_trained_by_nnunet(trained_2d_model, capsys, monkeypatch):
     root, env = trained_2d_model
-    os.environ.update({k: env[k] for k in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")})
-    try:
-        code = main(["pseudolabel", "--source", "Dataset941_Synth", "-tr", "AttenScribbleTrainer", "-c", "2d",
-                     "-f", "0", "--device", "cpu", "--threshold", "0.6", "--largest-component", "foreground",
-                     "--sweep", "0.5", "0.99", "--dataset", "Dataset942_SynthPseudo"])
-    finally:
-        for key in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
-            os.environ.pop(key, None)
+    for key in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):  # restored after the test
+        monkeypatch.setenv(key, env[key])
+    code = main(["pseudolabel", "--source", "Dataset941_Synth", "-tr", "AttenScribbleTrainer", "-c", "2d",
+                 "-f", "0", "--device", "cpu", "--threshold", "0.6", "--largest-component", "foreground",
+                 "--sweep", "0.5", "0.99", "--dataset", "Dataset942_SynthPseudo"])
     output = capsys.readouterr().out
     assert code == 0, output
     assert "| core | 0.6 |" in output and "unlabelled (ignore)" in output and "threshold 0.99: " in output
