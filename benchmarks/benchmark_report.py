@@ -130,7 +130,7 @@ def plot_report(records: list[dict], path: Path) -> None:
             axis.set_title(f"{kind}: {name} on the test cases")
             axis.grid(alpha=0.3)
         row[1].set_yscale("log")
-        row[0].legend(fontsize=7, loc="lower right")
+        row[0].legend(fontsize=7, loc="best")
     figure.tight_layout()
     figure.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(figure)
