@@ -20,6 +20,7 @@ import SimpleITK as sitk
 from tqdm import tqdm
 
 from .errors import ScribbleToolError
+from .evaluate import dataset_json_labels
 from .image_io import array_with_geometry, read_image, write_image
 from .postprocess import keep_largest_components
 from .raw_dataset import DatasetSpec, check_dataset_id_free
@@ -104,21 +105,20 @@ def source_classes(source: Path) -> tuple[dict, List[str], int]:
     dataset_json_path = source / "dataset.json"
     if not dataset_json_path.is_file():
         raise ScribbleToolError(source, "no dataset.json: not an nnU-Net raw dataset folder")
+    classes, ignore = dataset_json_labels(dataset_json_path)  # the labels as `evaluate` reads them
     try:
         dataset_json = json.loads(dataset_json_path.read_text())
-        labels = dict(dataset_json["labels"])
         dataset_json["file_ending"]
     except (ValueError, KeyError, TypeError) as error:
         raise ScribbleToolError(dataset_json_path, f"cannot be read as nnU-Net's dataset.json ({error})")
-    if "ignore" not in labels:
+    if ignore is None:
         raise ScribbleToolError(dataset_json_path, "has no 'ignore' label: pseudo-labels start from a scribble dataset")
-    ignore = labels.pop("ignore")
-    if any(not isinstance(v, int) for v in labels.values()) or sorted(labels.values()) != list(range(len(labels))):
+    if sorted(classes) != list(range(1, len(classes) + 1)):
         raise ScribbleToolError(dataset_json_path, "labels must be the classes 0..K-1 (region-based labels are not "
                                                    "supported)")
-    if ignore != len(labels):
-        raise ScribbleToolError(dataset_json_path, f"the ignore label must be the highest value ({len(labels)})")
-    return dataset_json, [name for name, _ in sorted(labels.items(), key=lambda item: item[1])], ignore
+    if ignore != len(classes) + 1:
+        raise ScribbleToolError(dataset_json_path, f"the ignore label must be the highest value ({len(classes) + 1})")
+    return dataset_json, ["background"] + [classes[value] for value in sorted(classes)], ignore
 
 
 def check_thresholds(thresholds: Sequence[float], class_names: Sequence[str]) -> np.ndarray:
