@@ -1,30 +1,42 @@
-"""Where a model's errors sit: how much of its wrongly labelled foreground lies far from the reference's foreground.
+"""Where a model's errors sit: how much of its wrongly labelled foreground lies far from the reference's foreground,
+and which class each reference class's missed voxels went to.
 
     python benchmarks/error_location.py --predictions PRED --references denseLabelsTs [--distance-mm 10]
 
 Far-away false foreground (a ventricle painted on a vessel, islands in the background) is what a scribble-trained
 model's unannotated regions produce and what HD95 punishes; errors at the object's boundary are the other kind.
-Distances are measured in-plane per slice (mm, with the real spacing), as 2d models predict.
+Distances are measured in-plane per slice (mm, with the real spacing), as 2d models predict. The confusion count
+tells a class that is missed (given to the background) from one that is confused with its neighbour (right
+ventricle painted as myocardium).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
 
+def _cases(predictions: Path, references: Path) -> Iterator[tuple[sitk.Image, np.ndarray, np.ndarray]]:
+    """Each reference image with its label array and the prediction of the same name."""
+    for reference_path in sorted(references.glob("*.nii.gz")):
+        prediction_path = predictions / reference_path.name
+        if not prediction_path.is_file():
+            raise FileNotFoundError(f"{prediction_path}: no prediction for reference {reference_path}")
+        reference_image = sitk.ReadImage(str(reference_path))
+        yield (reference_image, sitk.GetArrayFromImage(reference_image),
+               sitk.GetArrayFromImage(sitk.ReadImage(str(prediction_path))))
+
+
 def error_location(predictions: Path, references: Path, distance_mm: float) -> dict:
     """Voxel counts over all cases: correct foreground, missed foreground, wrong foreground, and wrong foreground
     farther than distance_mm (in-plane) from any reference foreground."""
     counts = dict(correct=0, missed=0, wrong=0, wrong_far=0)
-    for reference_path in sorted(references.glob("*.nii.gz")):
-        reference_image = sitk.ReadImage(str(reference_path))
-        reference = sitk.GetArrayFromImage(reference_image)
-        prediction = sitk.GetArrayFromImage(sitk.ReadImage(str(predictions / reference_path.name)))
+    for reference_image, reference, prediction in _cases(predictions, references):
         in_plane = reference_image.GetSpacing()[::-1][-2:]
         distance = np.stack([ndimage.distance_transform_edt(frame == 0, sampling=in_plane)
                              for frame in reference.reshape((-1, *reference.shape[-2:]))]).reshape(reference.shape)
@@ -34,6 +46,34 @@ def error_location(predictions: Path, references: Path, distance_mm: float) -> d
         counts["wrong"] += int(wrong.sum())
         counts["wrong_far"] += int((wrong & (distance > distance_mm)).sum())
     return counts
+
+
+def class_confusion(predictions: Path, references: Path) -> np.ndarray:
+    """Voxel counts over all cases, indexed [reference class, predicted class]; as many classes as the largest label
+    in either map."""
+    confusion = np.zeros((0, 0), np.int64)
+    for _, reference, prediction in _cases(predictions, references):
+        size = max(confusion.shape[0], int(reference.max()) + 1, int(prediction.max()) + 1)
+        grown = np.zeros((size, size), np.int64)
+        grown[:len(confusion), :len(confusion)] = confusion
+        grown += np.bincount(reference.astype(np.int64).ravel() * size + prediction.astype(np.int64).ravel(),
+                             minlength=size * size).reshape(size, size)
+        confusion = grown
+    return confusion
+
+
+def confusion_lines(confusion: np.ndarray) -> list[str]:
+    """Per foreground reference class: the share of its voxels predicted right, and where the others went."""
+    lines = []
+    for label in range(1, confusion.shape[0]):
+        total = confusion[label].sum()
+        if total == 0:
+            continue
+        shares = [f"{100 * confusion[label, other] / total:.1f} % as {other}"
+                  for other in range(confusion.shape[1]) if other != label and confusion[label, other]]
+        lines.append(f"reference class {label} ({total} voxels): {100 * confusion[label, label] / total:.1f} % "
+                     f"right; missed: {', '.join(shares) or 'none'}")
+    return lines
 
 
 def main(argv=None) -> int:
@@ -47,6 +87,7 @@ def main(argv=None) -> int:
     print(f"correct foreground {counts['correct']}, missed {counts['missed']}, wrong {counts['wrong']} "
           f"(per correct voxel: {counts['wrong'] / max(counts['correct'], 1):.2f}); of the wrong, {share:.1f} % lie "
           f"> {args.distance_mm:g} mm from the reference foreground")
+    print("\n".join(confusion_lines(class_confusion(args.predictions, args.references))))
     return 0
 
 

@@ -127,3 +127,40 @@ def test_error_location_counts_far_false_foreground(tmp_path):
         sitk.WriteImage(sitk.GetImageFromArray(array), str(tmp_path / folder / "c.nii.gz"))
     counts = error_location(tmp_path / "pred", tmp_path / "ref", distance_mm=10)
     assert counts == dict(correct=196, missed=4, wrong=29, wrong_far=9)
+
+
+def test_class_confusion_tells_missed_from_confused(tmp_path):
+    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+    from error_location import class_confusion, confusion_lines
+    reference = np.zeros((1, 6, 6), np.uint8)
+    reference[0, :2] = 1                # 12 voxels of class 1
+    reference[0, 2:3] = 2               # 6 voxels of class 2
+    prediction = reference.copy()
+    prediction[0, 0, :3] = 0            # 3 of class 1 missed to the background
+    prediction[0, 1, :1] = 2            # 1 of class 1 confused with class 2
+    later_reference = np.zeros((1, 2, 2), np.uint8)
+    later_prediction = later_reference.copy()
+    later_prediction[0, 1, 1] = 3       # a later case predicts a class no earlier map has
+    for folder, arrays in (("ref", (reference, later_reference)), ("pred", (prediction, later_prediction))):
+        (tmp_path / folder).mkdir()
+        for name, array in zip(("a", "b"), arrays):
+            sitk.WriteImage(sitk.GetImageFromArray(array), str(tmp_path / folder / f"{name}.nii.gz"))
+    confusion = class_confusion(tmp_path / "pred", tmp_path / "ref")
+    expected = np.zeros((4, 4), np.int64)
+    for r, p in zip(np.concatenate([reference.ravel(), later_reference.ravel()]),
+                    np.concatenate([prediction.ravel(), later_prediction.ravel()])):
+        expected[r, p] += 1
+    np.testing.assert_array_equal(confusion, expected)
+    assert confusion_lines(confusion) == [
+        "reference class 1 (12 voxels): 66.7 % right; missed: 25.0 % as 0, 8.3 % as 2",
+        "reference class 2 (6 voxels): 100.0 % right; missed: none"]
+
+
+def test_error_location_names_a_missing_prediction(tmp_path):
+    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+    from error_location import class_confusion
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "pred").mkdir()
+    sitk.WriteImage(sitk.GetImageFromArray(np.zeros((1, 4, 4), np.uint8)), str(tmp_path / "ref" / "c.nii.gz"))
+    with pytest.raises(FileNotFoundError, match="c.nii.gz"):
+        class_confusion(tmp_path / "pred", tmp_path / "ref")
