@@ -14,52 +14,55 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-
-def _cases(predictions: Path, references: Path) -> Iterator[tuple[sitk.Image, np.ndarray, np.ndarray]]:
-    """Each reference image with its label array and the prediction of the same name."""
-    for reference_path in sorted(references.glob("*.nii.gz")):
-        prediction_path = predictions / reference_path.name
-        if not prediction_path.is_file():
-            raise FileNotFoundError(f"{prediction_path}: no prediction for reference {reference_path}")
-        reference_image = sitk.ReadImage(str(reference_path))
-        yield (reference_image, sitk.GetArrayFromImage(reference_image),
-               sitk.GetArrayFromImage(sitk.ReadImage(str(prediction_path))))
+from nnunet_attenscribble.scribble_tools.pairing import pair_predictions
 
 
-def error_location(predictions: Path, references: Path, distance_mm: float) -> dict:
-    """Voxel counts over all cases: correct foreground, missed foreground, wrong foreground, and wrong foreground
-    farther than distance_mm (in-plane) from any reference foreground."""
+def _read_labels(path: Path) -> tuple[sitk.Image, np.ndarray]:
+    image = sitk.ReadImage(str(path))
+    return image, sitk.GetArrayFromImage(image)
+
+
+def _add_location_counts(counts: dict, reference_image: sitk.Image, reference: np.ndarray, prediction: np.ndarray,
+                         distance_mm: float) -> None:
+    """Adds one case's correct / missed / wrong / far-wrong foreground voxels to counts."""
+    in_plane = reference_image.GetSpacing()[::-1][-2:]
+    distance = np.stack([ndimage.distance_transform_edt(frame == 0, sampling=in_plane)
+                         for frame in reference.reshape((-1, *reference.shape[-2:]))]).reshape(reference.shape)
+    wrong = (prediction > 0) & (prediction != reference)
+    counts["correct"] += int(((prediction == reference) & (reference > 0)).sum())
+    counts["missed"] += int(((reference > 0) & (prediction != reference)).sum())
+    counts["wrong"] += int(wrong.sum())
+    counts["wrong_far"] += int((wrong & (distance > distance_mm)).sum())
+
+
+def _add_confusion(confusion: np.ndarray, reference: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """confusion plus this case's [reference class, predicted class] counts, grown to the largest label seen."""
+    size = max(confusion.shape[0], int(reference.max()) + 1, int(prediction.max()) + 1)
+    grown = np.zeros((size, size), np.int64)
+    grown[:len(confusion), :len(confusion)] = confusion
+    grown += np.bincount(reference.astype(np.int64).ravel() * size + prediction.astype(np.int64).ravel(),
+                         minlength=size * size).reshape(size, size)
+    return grown
+
+
+def error_counts(predictions: Path, references: Path, distance_mm: float) -> tuple[dict, np.ndarray]:
+    """One pass over all cases (paired as `attenscribble evaluate` pairs them). Returns the voxel counts of correct,
+    missed and wrong foreground and of wrong foreground farther than distance_mm (in-plane) from any reference
+    foreground; and the confusion count indexed [reference class, predicted class], as many classes as the largest
+    label in any map."""
     counts = dict(correct=0, missed=0, wrong=0, wrong_far=0)
-    for reference_image, reference, prediction in _cases(predictions, references):
-        in_plane = reference_image.GetSpacing()[::-1][-2:]
-        distance = np.stack([ndimage.distance_transform_edt(frame == 0, sampling=in_plane)
-                             for frame in reference.reshape((-1, *reference.shape[-2:]))]).reshape(reference.shape)
-        wrong = (prediction > 0) & (prediction != reference)
-        counts["correct"] += int(((prediction == reference) & (reference > 0)).sum())
-        counts["missed"] += int(((reference > 0) & (prediction != reference)).sum())
-        counts["wrong"] += int(wrong.sum())
-        counts["wrong_far"] += int((wrong & (distance > distance_mm)).sum())
-    return counts
-
-
-def class_confusion(predictions: Path, references: Path) -> np.ndarray:
-    """Voxel counts over all cases, indexed [reference class, predicted class]; as many classes as the largest label
-    in either map."""
     confusion = np.zeros((0, 0), np.int64)
-    for _, reference, prediction in _cases(predictions, references):
-        size = max(confusion.shape[0], int(reference.max()) + 1, int(prediction.max()) + 1)
-        grown = np.zeros((size, size), np.int64)
-        grown[:len(confusion), :len(confusion)] = confusion
-        grown += np.bincount(reference.astype(np.int64).ravel() * size + prediction.astype(np.int64).ravel(),
-                             minlength=size * size).reshape(size, size)
-        confusion = grown
-    return confusion
+    for reference_path, prediction_path in pair_predictions(predictions, references).values():
+        reference_image, reference = _read_labels(reference_path)
+        prediction = _read_labels(prediction_path)[1]
+        _add_location_counts(counts, reference_image, reference, prediction, distance_mm)
+        confusion = _add_confusion(confusion, reference, prediction)
+    return counts, confusion
 
 
 def confusion_lines(confusion: np.ndarray) -> list[str]:
@@ -82,12 +85,12 @@ def main(argv=None) -> int:
     parser.add_argument("--references", type=Path, required=True, help="dense label maps, named as the predictions")
     parser.add_argument("--distance-mm", type=float, default=10.0)
     args = parser.parse_args(argv)
-    counts = error_location(args.predictions, args.references, args.distance_mm)
+    counts, confusion = error_counts(args.predictions, args.references, args.distance_mm)
     share = 100 * counts["wrong_far"] / max(counts["wrong"], 1)
     print(f"correct foreground {counts['correct']}, missed {counts['missed']}, wrong {counts['wrong']} "
           f"(per correct voxel: {counts['wrong'] / max(counts['correct'], 1):.2f}); of the wrong, {share:.1f} % lie "
           f"> {args.distance_mm:g} mm from the reference foreground")
-    print("\n".join(confusion_lines(class_confusion(args.predictions, args.references))))
+    print("\n".join(confusion_lines(confusion)))
     return 0
 
 

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from nnunet_attenscribble.scribble_tools.errors import ScribbleToolError
+
 from test_real_data import ACDC, needs_acdc
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -115,7 +117,7 @@ def test_cpu_profile_reduces_each_dataset_with_its_own_batch_size():
 
 def test_error_location_counts_far_false_foreground(tmp_path):
     sys.path.insert(0, str(REPOSITORY / "benchmarks"))
-    from error_location import error_location
+    from error_location import error_counts
     reference = np.zeros((2, 40, 40), np.uint8)
     reference[:, 10:20, 10:20] = 1
     prediction = reference.copy()
@@ -125,13 +127,13 @@ def test_error_location_counts_far_false_foreground(tmp_path):
     for folder, array in (("ref", reference), ("pred", prediction)):
         (tmp_path / folder).mkdir()
         sitk.WriteImage(sitk.GetImageFromArray(array), str(tmp_path / folder / "c.nii.gz"))
-    counts = error_location(tmp_path / "pred", tmp_path / "ref", distance_mm=10)
+    counts = error_counts(tmp_path / "pred", tmp_path / "ref", distance_mm=10)[0]
     assert counts == dict(correct=196, missed=4, wrong=29, wrong_far=9)
 
 
 def test_class_confusion_tells_missed_from_confused(tmp_path):
     sys.path.insert(0, str(REPOSITORY / "benchmarks"))
-    from error_location import class_confusion, confusion_lines
+    from error_location import confusion_lines, error_counts
     reference = np.zeros((1, 6, 6), np.uint8)
     reference[0, :2] = 1                # 12 voxels of class 1
     reference[0, 2:3] = 2               # 6 voxels of class 2
@@ -145,7 +147,7 @@ def test_class_confusion_tells_missed_from_confused(tmp_path):
         (tmp_path / folder).mkdir()
         for name, array in zip(("a", "b"), arrays):
             sitk.WriteImage(sitk.GetImageFromArray(array), str(tmp_path / folder / f"{name}.nii.gz"))
-    confusion = class_confusion(tmp_path / "pred", tmp_path / "ref")
+    confusion = error_counts(tmp_path / "pred", tmp_path / "ref", distance_mm=10)[1]
     expected = np.zeros((4, 4), np.int64)
     for r, p in zip(np.concatenate([reference.ravel(), later_reference.ravel()]),
                     np.concatenate([prediction.ravel(), later_prediction.ravel()])):
@@ -158,9 +160,9 @@ def test_class_confusion_tells_missed_from_confused(tmp_path):
 
 def test_error_location_names_a_missing_prediction(tmp_path):
     sys.path.insert(0, str(REPOSITORY / "benchmarks"))
-    from error_location import class_confusion
-    (tmp_path / "ref").mkdir()
-    (tmp_path / "pred").mkdir()
-    sitk.WriteImage(sitk.GetImageFromArray(np.zeros((1, 4, 4), np.uint8)), str(tmp_path / "ref" / "c.nii.gz"))
-    with pytest.raises(FileNotFoundError, match="c.nii.gz"):
-        class_confusion(tmp_path / "pred", tmp_path / "ref")
+    from error_location import error_counts
+    for folder, name in (("ref", "c"), ("pred", "d")):
+        (tmp_path / folder).mkdir()
+        sitk.WriteImage(sitk.GetImageFromArray(np.zeros((1, 4, 4), np.uint8)), str(tmp_path / folder / f"{name}.nii.gz"))
+    with pytest.raises(ScribbleToolError, match=r"pred: no prediction for case\(s\) c$"):
+        error_counts(tmp_path / "pred", tmp_path / "ref", distance_mm=10)

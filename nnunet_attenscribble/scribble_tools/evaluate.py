@@ -15,7 +15,7 @@ from tqdm import tqdm
 from .errors import ScribbleToolError
 from .image_io import check_same_geometry, read_image
 from .metrics import class_metrics
-from .pairing import index_by_case, list_images
+from .pairing import pair_predictions
 from .safe_output import check_output_apart_from_inputs, write_text_atomically
 from .strict_json import dumps_strict
 
@@ -89,24 +89,20 @@ def evaluate_folders(prediction_dir, reference_dir, classes: Optional[Dict[int, 
                      output_dir=None, dataset_json=None) -> dict:
     """Score every reference case; a missing prediction, an unknown label value or a geometry mismatch is an error.
     `classes` given: those; otherwise evaluation_classes(). Writes nothing unless every case was scored."""
-    references = index_by_case(list_images(reference_dir), reference_dir)
-    predictions = index_by_case(list_images(prediction_dir), prediction_dir)
-    missing = sorted(set(references) - set(predictions))
-    if missing:
-        raise ScribbleToolError(prediction_dir, f"no prediction for case(s) {', '.join(missing[:10])}")
+    pairs = pair_predictions(prediction_dir, reference_dir)
     if output_dir is not None:
         check_output_apart_from_inputs(output_dir, [prediction_dir, reference_dir])
     ignore, source = None, "the given classes"
     if classes is None:
-        classes, ignore, source = evaluation_classes(prediction_dir, [references[n][0] for n in references],
+        classes, ignore, source = evaluation_classes(prediction_dir, [reference for reference, _ in pairs.values()],
                                                      dataset_json)
     rows = []
-    for name in tqdm(sorted(references), desc="evaluating", unit="case"):
-        reference_image, reference = _label_array(references[name][0])
-        prediction_image, prediction = _label_array(predictions[name][0])
-        check_same_geometry(reference_image, prediction_image, predictions[name][0])
-        _check_values(reference, classes, ignore, references[name][0], source)
-        _check_values(prediction, classes, ignore, predictions[name][0], source)
+    for name, (reference_path, prediction_path) in tqdm(pairs.items(), desc="evaluating", unit="case"):
+        reference_image, reference = _label_array(reference_path)
+        prediction_image, prediction = _label_array(prediction_path)
+        check_same_geometry(reference_image, prediction_image, prediction_path)
+        _check_values(reference, classes, ignore, reference_path, source)
+        _check_values(prediction, classes, ignore, prediction_path, source)
         spacing = tuple(reversed(reference_image.GetSpacing()))
         for value, class_name in classes.items():
             scores = class_metrics(prediction == value, reference == value, spacing)
@@ -117,7 +113,7 @@ def evaluate_folders(prediction_dir, reference_dir, classes: Optional[Dict[int, 
         class_rows = [r for r in rows if r["class"] == class_name]
         per_class[class_name] = {m: _mean([r[m] for r in class_rows]) for m in METRICS}
         per_class[class_name]["empty_predictions"] = sum(r["empty_prediction"] for r in class_rows)
-    summary = {"cases": len(references), "classes_from": source, "per_class": per_class,
+    summary = {"cases": len(pairs), "classes_from": source, "per_class": per_class,
                "mean": {m: _mean([c[m] for c in per_class.values()]) for m in METRICS},
                "note": "means over cases, then classes; an empty prediction of a present class scores Dice 0 and "
                        "HD95/ASSD = volume diagonal (mm); null: undefined (the class is absent from every reference "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Set
+from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from .errors import ScribbleToolError
 
@@ -45,6 +45,18 @@ def index_by_case(files: Iterable[Path], folder) -> Dict[str, List[Path]]:
     if not result:
         raise ScribbleToolError(folder, "no image files found")
     return {k: sorted(v) for k, v in result.items()}
+
+
+def pair_predictions(prediction_dir, reference_dir) -> Dict[str, Tuple[Path, Path]]:
+    """case name -> (reference file, prediction file) for every reference case. A reference case without a
+    prediction is an error naming the prediction folder and the cases; predictions without a reference are left
+    out (a folder may hold training-set predictions as well)."""
+    references = index_by_case(list_images(reference_dir), reference_dir)
+    predictions = index_by_case(list_images(prediction_dir), prediction_dir)
+    missing = sorted(set(references) - set(predictions))
+    if missing:
+        raise ScribbleToolError(prediction_dir, f"no prediction for case(s) {', '.join(missing[:10])}")
+    return {name: (references[name][0], predictions[name][0]) for name in sorted(references)}
 
 
 def index_channels(folder) -> Dict[str, List[Path]]:
