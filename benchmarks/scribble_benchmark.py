@@ -207,27 +207,52 @@ def git_commit() -> str:
     return (result.stdout.strip() or "unknown") + ("+changes" if dirty else "")
 
 
+CHECKPOINT_EVERY_EPOCHS = 4  # a training killed at the end of a working session loses at most 4 epochs
+
+
+def _checkpoint(path: Path) -> dict:
+    import torch
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def finished_epochs(fold: Path) -> int:
+    """Epochs an earlier, interrupted or completed, invocation trained in this fold (0: none)."""
+    for name in ("checkpoint_final.pth", "checkpoint_latest.pth"):
+        if (fold / name).is_file():
+            return int(_checkpoint(fold / name)["current_epoch"])
+    return 0
+
+
+def epoch_seconds(checkpoint: Path, epochs: int) -> float:
+    """Seconds nnU-Net logged for the first `epochs` epochs of a finished training (start to end of each)."""
+    logging = _checkpoint(checkpoint)["logging"]
+    return sum(end - start for start, end in zip(logging["epoch_start_timestamps"][:epochs],
+                                                 logging["epoch_end_timestamps"][:epochs]))
+
+
 def train_predict_evaluate(job: Job, kind: str, configuration: str, test_images: Path, dense_labels: Path,
                            classes: dict, work: Path, env: dict, profile: Profile) -> dict:
     """Train (continuing nnU-Net's latest checkpoint if a killed run left one), predict and evaluate one job;
-    returns the run's record (summary + provenance)."""
+    returns the run's record (summary + provenance). train_seconds is the wall time of the last invocation's
+    training plus the logged time of the epochs earlier invocations finished: what an uninterrupted run takes."""
     run_dir = work / "runs" / f"{kind}__{job.trainer}__{job.budget}x__seed{job.seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
     epochs = max(1, job.iterations // 50)
     per_epoch = max(1, job.iterations // epochs)
     train_env = {**env, "nnUNet_results": str(run_dir / "results"), "ATTENSCRIBBLE_EPOCHS": str(epochs),
                  "ATTENSCRIBBLE_ITERATIONS_PER_EPOCH": str(per_epoch), "ATTENSCRIBBLE_VAL_ITERATIONS": "2",
-                 "ATTENSCRIBBLE_SEED": str(job.seed)}
+                 "ATTENSCRIBBLE_SEED": str(job.seed), "ATTENSCRIBBLE_SAVE_EVERY": str(CHECKPOINT_EVERY_EPOCHS)}
     device = env["BENCHMARK_DEVICE"]
     fold = run_dir / "results" / job.dataset_name / f"{job.trainer_class}__nnUNetPlans__{configuration}" / "fold_0"
+    continued_from = finished_epochs(fold)
     started = time.time()
     if not (fold / "checkpoint_final.pth").is_file():
-        resumed = " (continuing the latest checkpoint)" if (fold / "checkpoint_latest.pth").is_file() else ""
+        resumed = f" (continuing after epoch {continued_from})" if continued_from else ""
         log(f"training {kind} {job.trainer} {job.budget}x ({epochs} x {per_epoch} iterations, seed {job.seed})"
             f"{resumed}")
         nnunet(["nnUNetv2_train", job.dataset_id, configuration, 0, "-tr", job.trainer_class, "-device", device,
                 "--c"], train_env, run_dir / "nnunet.log")
-    train_seconds = time.time() - started
+    train_seconds = time.time() - started + epoch_seconds(fold / "checkpoint_final.pth", continued_from)
     predictions = run_dir / "predictions"
     if not (predictions / "predict_from_raw_data_args.json").is_file():
         log(f"predicting {kind} {job.trainer} {job.budget}x seed {job.seed}")
@@ -237,6 +262,7 @@ def train_predict_evaluate(job: Job, kind: str, configuration: str, test_images:
     summary = evaluate_folders(predictions, dense_labels, classes, run_dir / "evaluation")
     return {"dataset": kind, "trainer": job.trainer, "budget": job.budget, "seed": job.seed,
             "iterations": epochs * per_epoch, "configuration": configuration,
+            **({"continued_from_epoch": continued_from} if continued_from else {}),
             "train_seconds": round(train_seconds, 1), "version": __version__, "commit": git_commit(),
             "device": device, "machine": f"{platform.node()} {platform.processor() or platform.machine()} "
                                          f"{os.cpu_count()} cores",

@@ -115,6 +115,22 @@ def test_cpu_profile_reduces_each_dataset_with_its_own_batch_size():
     assert reduced_configuration(configuration, PROFILES["gpu"], 1.0, 0)["batch_size"] == configuration["batch_size"]
 
 
+def test_a_continued_training_counts_the_epochs_of_earlier_invocations(tmp_path):
+    """train_seconds of a run killed and continued: the logged epochs before the continuation plus the last
+    invocation's wall time; the epochs come from nnU-Net's own checkpoint."""
+    import torch
+    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+    from scribble_benchmark import epoch_seconds, finished_epochs
+    assert finished_epochs(tmp_path) == 0
+    logging = {"epoch_start_timestamps": [0.0, 10.0, 30.0, 60.0], "epoch_end_timestamps": [5.0, 25.0, 50.0, 61.0]}
+    torch.save({"current_epoch": 2, "logging": logging}, tmp_path / "checkpoint_latest.pth")
+    assert finished_epochs(tmp_path) == 2
+    torch.save({"current_epoch": 4, "logging": logging}, tmp_path / "checkpoint_final.pth")
+    assert finished_epochs(tmp_path) == 4
+    assert epoch_seconds(tmp_path / "checkpoint_final.pth", 2) == 20.0
+    assert epoch_seconds(tmp_path / "checkpoint_final.pth", 0) == 0.0
+
+
 def test_error_location_counts_far_false_foreground(tmp_path):
     sys.path.insert(0, str(REPOSITORY / "benchmarks"))
     from error_location import error_counts

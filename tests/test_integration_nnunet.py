@@ -69,8 +69,9 @@ def test_train_and_predict(nnunet_root, configuration, trainer):
 def test_resume_and_validation_only(nnunet_root):
     name, identifier, _, _ = DATASETS["2d"]
     trainer = "AttenScribbleTrainer_PlusSimilarity"
-    _train(nnunet_root, identifier, "2d", trainer, ATTENSCRIBBLE_EPOCHS=1)
+    _train(nnunet_root, identifier, "2d", trainer, ATTENSCRIBBLE_EPOCHS=1, ATTENSCRIBBLE_SAVE_EVERY=3)
     fold = nnunet_root / "results" / name / f"{trainer}__nnUNetPlans__2d" / "fold_0"
+    assert json.loads((fold / "debug.json").read_text())["save_every"] == "3"
     summary = fold / "validation" / "summary.json"
     summary.unlink()
     _train(nnunet_root, identifier, "2d", trainer, "--c", ATTENSCRIBBLE_EPOCHS=2)

@@ -1,8 +1,10 @@
 """Training budget and seed from the environment, so benchmarks and tests give every trainer the same run.
 
 ATTENSCRIBBLE_EPOCHS, ATTENSCRIBBLE_ITERATIONS_PER_EPOCH and ATTENSCRIBBLE_VAL_ITERATIONS override
-nnU-Net's num_epochs (1000), num_iterations_per_epoch (250) and num_val_iterations_per_epoch (50).
-Unset, nnU-Net's defaults apply. The polynomial LR schedule follows num_epochs automatically.
+nnU-Net's num_epochs (1000), num_iterations_per_epoch (250) and num_val_iterations_per_epoch (50);
+ATTENSCRIBBLE_SAVE_EVERY its save_every (50 epochs between latest checkpoints), so a short run killed midway
+loses little when continued with `--c`. Unset, nnU-Net's defaults apply. The polynomial LR schedule follows
+num_epochs automatically.
 ATTENSCRIBBLE_SEED seeds Python, NumPy and torch before the network is built and every augmentation worker
 (nnU-Net itself does not seed), so two runs with the same seed train identically on the CPU.
 """
@@ -20,6 +22,7 @@ BUDGET_VARIABLES = {
     "num_epochs": "ATTENSCRIBBLE_EPOCHS",
     "num_iterations_per_epoch": "ATTENSCRIBBLE_ITERATIONS_PER_EPOCH",
     "num_val_iterations_per_epoch": "ATTENSCRIBBLE_VAL_ITERATIONS",
+    "save_every": "ATTENSCRIBBLE_SAVE_EVERY",
 }
 
 
@@ -46,10 +49,11 @@ class EnvironmentBudgetMixin:
             torch.manual_seed(self.seed)
 
     def get_dataloaders(self):
-        """nnU-Net's loaders; with a seed, their augmentation workers are seeded and read in a fixed order."""
+        """nnU-Net's loaders; with a seed, their augmentation workers are seeded and read in a fixed order (in a run
+        continued from a checkpoint, nnU-Net has restored current_epoch by now)."""
         if self.seed is None:
             return super().get_dataloaders()
-        with seeded_augmentation(self.seed):
+        with seeded_augmentation(self.seed, self.current_epoch):
             return super().get_dataloaders()
 
 
