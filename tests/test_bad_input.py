@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 import SimpleITK as sitk
 
 from nnunet_attenscribble.scribble_tools.cli import main
+from nnunet_attenscribble.scribble_tools.safe_output import claimed
 from test_scribble_tools import _convert_generic, _generic_layout, _write
 
 
@@ -71,6 +73,35 @@ def test_concurrent_converts_into_one_dataset_do_not_both_succeed(tmp_path):
     assert any(message in loser for message in ("is being written by process", "already exists",
                                                 "appeared while this run wrote it")), loser
     assert sorted(p.name for p in (root / "raw").iterdir()) == ["Dataset900_T"]
+
+
+def test_a_lock_never_appears_without_its_holder(tmp_path):
+    """A run that finds the lock reads who holds it; a lock seen empty (created, holder not yet written) reads as an
+    interrupted run's and would be taken over, and two runs would write one destination."""
+    destination, lock = tmp_path / "out", tmp_path / ".out.lock"
+    seen_empty, stop = [], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            try:
+                if lock.read_text() == "":
+                    seen_empty.append(True)
+            except FileNotFoundError:
+                pass
+
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # let the watcher run between any two steps of the claim
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        for _ in range(2000):
+            with claimed(destination):
+                pass
+    finally:
+        stop.set()
+        watcher.join()
+        sys.setswitchinterval(switch_interval)
+    assert not seen_empty, f"the lock was seen empty {len(seen_empty)} times"
 
 
 def test_live_lock_stops_a_run_and_a_dead_one_is_taken_over(tmp_path, capsys):

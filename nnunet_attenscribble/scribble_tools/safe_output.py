@@ -2,8 +2,9 @@
 
 - An output folder is built beside its destination and moved into place only when complete; `--overwrite` swaps
   the old folder out by renaming, so a failure at any point leaves the old content as it was.
-- The destination is claimed exclusively (a lock file `.<name>.lock` beside it, created with O_EXCL): a second
-  process writing the same destination stops at once with a clear error instead of both reporting success.
+- The destination is claimed exclusively (a lock file `.<name>.lock` beside it, naming its holder from the moment
+  it exists: written beside it, then hard-linked into place, which fails if a lock is there): a second process
+  writing the same destination stops at once with a clear error instead of both reporting success.
 - Leftovers of runs that were killed (SIGKILL, power loss) are reported and cleaned by the next run that claims
   the destination; a swapped-out old folder whose replacement never arrived is put back, not deleted.
 - An output may not be, contain or lie inside one of the command's input folders.
@@ -53,26 +54,40 @@ def _holder_alive(lock: Path) -> tuple[bool, str]:
     return True, f"process {pid}"
 
 
+def _create_lock(lock: Path) -> bool:
+    """Create `lock` naming this process, complete from the moment it exists (another run reading it while it is
+    being written would take an empty lock for an interrupted run's); False if a lock is already there."""
+    descriptor, written = tempfile.mkstemp(prefix=f"{lock.name}.{PARTIAL}-", dir=lock.parent)
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(f"{os.getpid()} {socket.gethostname()}")
+        os.link(written, lock)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as error:
+        raise ScribbleToolError(lock.parent, f"cannot create the lock {lock.name} ({error.strerror}): the output "
+                                             "folder's file system must support hard links") from error
+    finally:
+        os.unlink(written)
+
+
 @contextlib.contextmanager
 def claimed(destination: Path):
     """Hold `.<name>.lock` beside `destination` for the block; a lock left by a dead process is taken over."""
     lock = destination.parent / f".{destination.name}.lock"
     destination.parent.mkdir(parents=True, exist_ok=True)
     for _ in range(2):
-        try:
-            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        if _create_lock(lock):
             break
-        except FileExistsError:
-            alive, holder = _holder_alive(lock)
-            if alive:
-                raise ScribbleToolError(destination, f"is being written by {holder} (lock {lock}); wait for it to "
-                                                     "finish, or delete the lock if that process is gone")
-            print(f"attenscribble: removing the lock of an interrupted run ({holder}): {lock}")
-            lock.unlink(missing_ok=True)
+        alive, holder = _holder_alive(lock)
+        if alive:
+            raise ScribbleToolError(destination, f"is being written by {holder} (lock {lock}); wait for it to "
+                                                 "finish, or delete the lock if that process is gone")
+        print(f"attenscribble: removing the lock of an interrupted run ({holder}): {lock}")
+        lock.unlink(missing_ok=True)
     else:
         raise ScribbleToolError(destination, f"cannot claim {lock}")
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(f"{os.getpid()} {socket.gethostname()}")
     try:
         yield
     finally:
