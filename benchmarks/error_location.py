@@ -19,12 +19,8 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
+from nnunet_attenscribble.scribble_tools.image_io import read_label_array
 from nnunet_attenscribble.scribble_tools.pairing import pair_predictions
-
-
-def _read_labels(path: Path) -> tuple[sitk.Image, np.ndarray]:
-    image = sitk.ReadImage(str(path))
-    return image, sitk.GetArrayFromImage(image)
 
 
 def _add_location_counts(counts: dict, reference_image: sitk.Image, reference: np.ndarray, prediction: np.ndarray,
@@ -58,8 +54,8 @@ def error_counts(predictions: Path, references: Path, distance_mm: float) -> tup
     counts = dict(correct=0, missed=0, wrong=0, wrong_far=0)
     confusion = np.zeros((0, 0), np.int64)
     for reference_path, prediction_path in pair_predictions(predictions, references).values():
-        reference_image, reference = _read_labels(reference_path)
-        prediction = _read_labels(prediction_path)[1]
+        reference_image, reference = read_label_array(reference_path)
+        prediction = read_label_array(prediction_path)[1]
         _add_location_counts(counts, reference_image, reference, prediction, distance_mm)
         confusion = _add_confusion(confusion, reference, prediction)
     return counts, confusion

@@ -207,7 +207,7 @@ def git_commit() -> str:
     return (result.stdout.strip() or "unknown") + ("+changes" if dirty else "")
 
 
-CHECKPOINT_EVERY_EPOCHS = 4  # a training killed at the end of a working session loses at most 4 epochs
+CHECKPOINT_EVERY_EPOCHS = 4  # a training killed midway and continued loses at most 4 epochs
 
 
 def _checkpoint(path: Path) -> dict:
@@ -225,6 +225,8 @@ def finished_epochs(fold: Path) -> int:
 
 def epoch_seconds(checkpoint: Path, epochs: int) -> float:
     """Seconds nnU-Net logged for the first `epochs` epochs of a finished training (start to end of each)."""
+    if epochs == 0:
+        return 0.0
     logging = _checkpoint(checkpoint)["logging"]
     return sum(end - start for start, end in zip(logging["epoch_start_timestamps"][:epochs],
                                                  logging["epoch_end_timestamps"][:epochs]))

@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
-import SimpleITK as sitk
 from tqdm import tqdm
 
 from .errors import ScribbleToolError
-from .image_io import check_same_geometry, read_image
+from .image_io import check_same_geometry, read_label_array
 from .metrics import class_metrics
 from .pairing import pair_predictions
 from .safe_output import check_output_apart_from_inputs, write_text_atomically
@@ -39,11 +38,6 @@ def dataset_json_labels(path) -> Tuple[Dict[int, str], Optional[int]]:
 def class_names_from_dataset_json(path) -> Dict[int, str]:
     """Foreground classes of a dataset.json (ignore label excluded)."""
     return dataset_json_labels(path)[0]
-
-
-def _label_array(path) -> Tuple[sitk.Image, np.ndarray]:
-    image = read_image(path, role="label")
-    return image, sitk.GetArrayFromImage(image)
 
 
 def _check_values(array: np.ndarray, classes: Dict[int, str], ignore: Optional[int], path, source: str) -> None:
@@ -78,7 +72,7 @@ def evaluation_classes(prediction_dir, reference_files: List[Path], dataset_json
         return (*dataset_json_labels(source), str(source))
     values = set()
     for path in tqdm(reference_files, desc="collecting classes", unit="case"):
-        values |= {int(v) for v in np.unique(_label_array(path)[1]) if v > 0}
+        values |= {int(v) for v in np.unique(read_label_array(path)[1]) if v > 0}
     if not values:
         raise ScribbleToolError(reference_files[0].parent, "the references hold no foreground class; give "
                                                            "--dataset-json to name the classes")
@@ -98,8 +92,8 @@ def evaluate_folders(prediction_dir, reference_dir, classes: Optional[Dict[int, 
                                                      dataset_json)
     rows = []
     for name, (reference_path, prediction_path) in tqdm(pairs.items(), desc="evaluating", unit="case"):
-        reference_image, reference = _label_array(reference_path)
-        prediction_image, prediction = _label_array(prediction_path)
+        reference_image, reference = read_label_array(reference_path)
+        prediction_image, prediction = read_label_array(prediction_path)
         check_same_geometry(reference_image, prediction_image, prediction_path)
         _check_values(reference, classes, ignore, reference_path, source)
         _check_values(prediction, classes, ignore, prediction_path, source)

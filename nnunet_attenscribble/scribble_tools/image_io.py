@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import zlib
 from pathlib import Path
+from typing import Tuple
 
 import numpy as np
 import SimpleITK as sitk
@@ -116,3 +117,9 @@ def write_image(image: sitk.Image, path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sitk.WriteImage(image, str(path), useCompression=True)
+
+
+def read_label_array(path) -> Tuple[sitk.Image, np.ndarray]:
+    """A label map (checked as read_image checks labels) with its voxel array."""
+    image = read_image(path, role="label")
+    return image, sitk.GetArrayFromImage(image)
