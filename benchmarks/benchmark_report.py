@@ -41,8 +41,19 @@ def label(trainer: str) -> str:
     return LABELS.get(trainer, trainer)
 
 
-def record_path(results_dir: Path, kind: str, trainer: str, budget: int, seed: int) -> Path:
-    return Path(results_dir) / kind / f"{trainer}__{budget}x__seed{seed}.json"
+def budget_label(budget) -> str:
+    """A budget as records, run folders and tables name it: an int is a multiple of the profile's iterations ('9x'),
+    a string an equal-time budget, already a label ('5min')."""
+    return f"{budget}x" if isinstance(budget, int) else budget
+
+
+def _budget_order(budget) -> tuple:
+    """Multiples first, rising; then equal-time budgets, rising."""
+    return (0, budget) if isinstance(budget, int) else (1, float(budget.removesuffix("min")))
+
+
+def record_path(results_dir: Path, kind: str, trainer: str, budget, seed: int) -> Path:
+    return Path(results_dir) / kind / f"{trainer}__{budget_label(budget)}__seed{seed}.json"
 
 
 def write_record(path: Path, record: dict) -> None:
@@ -70,7 +81,7 @@ def _stat(values) -> tuple[float, float]:
 def grouped(records: list[dict]) -> dict:
     """{dataset: {trainer: {budget: [records sorted by seed]}}}, trainers and budgets in first-seen / rising order."""
     groups: dict = {}
-    for record in sorted(records, key=lambda r: (r["budget"], r["seed"])):
+    for record in sorted(records, key=lambda r: (_budget_order(r["budget"]), r["seed"])):
         trainers = groups.setdefault(record["dataset"], {})
         trainers.setdefault(record["trainer"], {}).setdefault(record["budget"], []).append(record)
     return groups
@@ -91,18 +102,21 @@ def format_report(records: list[dict]) -> str:
         classes = list(first["per_class"])
         dense = {budget: _stat([r["mean"]["dice"] for r in runs])[0]
                  for budget, runs in trainers.get(DENSE, {}).items()}
-        lines += [f"\n{kind} ({first['configuration']}, 1x = {first['iterations'] // first['budget']} iterations)",
+        multiple = next((r for budgets in trainers.values() for runs in budgets.values() for r in runs
+                         if isinstance(r["budget"], int)), None)
+        unit = f", 1x = {multiple['iterations'] // multiple['budget']} iterations" if multiple else ""
+        lines += [f"\n{kind} ({first['configuration']}{unit})",
                   "| trainer | budget (iterations) | seeds | " + " | ".join(f"Dice {c}" for c in classes) +
                   " | mean Dice | mean HD95 (mm) | % of dense |",
                   "|" + "---|" * (len(classes) + 6)]
         for trainer, budgets in trainers.items():
-            for budget, runs in sorted(budgets.items()):
+            for budget, runs in sorted(budgets.items(), key=lambda item: _budget_order(item[0])):
                 mean_dice = _stat([r["mean"]["dice"] for r in runs])[0]
                 share = f"{100 * mean_dice / dense[budget]:.1f}" if budget in dense and trainer != DENSE else "–"
                 cells = [_cell([r["per_class"][c]["dice"] for r in runs], 3) for c in classes]
                 cells += [_cell([r["mean"]["dice"] for r in runs], 3), _cell([r["mean"]["hd95"] for r in runs], 1),
                           share]
-                lines.append(f"| {label(trainer)} | {budget}x ({runs[0]['iterations']}) | "
+                lines.append(f"| {label(trainer)} | {budget_label(budget)} ({runs[0]['iterations']}) | "
                              f"{','.join(str(r['seed']) for r in runs)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -117,10 +131,11 @@ def plot_report(records: list[dict], path: Path) -> None:
     figure, axes = plt.subplots(len(groups), 2, figsize=(12, 4.2 * len(groups)), squeeze=False)
     for row, (kind, trainers) in zip(axes, groups.items()):
         for trainer, budgets in trainers.items():
-            iterations = [runs[0]["iterations"] for _, runs in sorted(budgets.items())]
+            by_iterations = sorted(budgets.values(), key=lambda runs: runs[0]["iterations"])
+            iterations = [runs[0]["iterations"] for runs in by_iterations]
             style = dict(color="black", linestyle="--") if trainer == DENSE else {}
             for axis, metric in zip(row, ("dice", "hd95")):
-                stats = [_stat([r["mean"][metric] for r in runs]) for _, runs in sorted(budgets.items())]
+                stats = [_stat([r["mean"][metric] for r in runs]) for runs in by_iterations]
                 axis.errorbar(iterations, [m for m, _ in stats], yerr=[s for _, s in stats], marker="o", capsize=3,
                               label=label(trainer), **style)
         for axis, name in zip(row, ("mean Dice", "mean HD95 (mm)")):

@@ -3,6 +3,8 @@
     python benchmarks/scribble_benchmark.py --profile cpu            # 2 cores: the default trainers in ~90 min
     python benchmarks/scribble_benchmark.py --profile cpu --budgets 1 3 9 --trainers nnUNetTrainer_AttenScribbleBudget AttenScribbleTrainer dense
     python benchmarks/scribble_benchmark.py --profile gpu --datasets acdc --parallel 5   # H100: ~7 min in all
+    python benchmarks/scribble_benchmark.py --profile gpu --datasets acdc --minutes 5 --parallel 3 \
+        --trainers nnUNetTrainer_AttenScribbleBudget AttenScribbleTrainer AttenScribbleTrainer_PlusSimilarity
     (on a lent GPU machine with no package registry: benchmarks/device/prepare.sh here, then gpu_profile.sh there)
     python benchmarks/scribble_benchmark.py --profile smoke          # tiny, for the tests
 
@@ -12,9 +14,12 @@ by `attenscribble simulate` (seed 0) on ../shared/data/hippocampus-msd, case-wis
 Trainers (default): nnU-Net's ignore-label baseline, the default's ablation (partial CE + masked Dice, + masked
 CRF, + attention block = AttenScribbleTrainer, + similarity loss) and `dense`, nnU-Net on the dense labels (the
 upper bound). `--budgets` multiplies the profile's iterations (1 3 9: three runs of each trainer and seed); the
-poly LR schedule spans each whole run. A two-stage row (`two-stage-t0.9-AttenScribbleTrainer`) at budget B is the
-default trained for 1x, `attenscribble pseudolabel` on its training cases, and a second trainer on those labels for
-B - 1: the same total iterations as a single-stage run at B. Evaluation: `attenscribble evaluate` against dense labels of the test cases.
+poly LR schedule spans each whole run. `--minutes M` instead gives every trainer the same wall-clock time: a short
+timing run of each (all at once under --parallel, as the timed runs) measures its seconds per epoch, and its run
+gets the whole epochs that fit M minutes, the poly LR spanning them. A two-stage row
+(`two-stage-t0.9-AttenScribbleTrainer`) at budget B is the default trained for 1x, `attenscribble pseudolabel` on
+its training cases, and a second trainer on those labels for B - 1: the same total iterations as a single-stage
+run at B. Evaluation: `attenscribble evaluate` against dense labels of the test cases.
 Every finished run is recorded as one JSON file under --results-dir (default: benchmarks/results/<profile>,
 committed), and the report (table trainer x budget, Dice and HD95 against iterations) is built from all records
 there. Resumable: recorded runs and finished steps (datasets, preprocessing, trainings, predictions) are skipped; a
@@ -28,11 +33,12 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -41,8 +47,8 @@ sys.path.insert(0, str(REPOSITORY))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from experiment_trainers import experiment_trainer_environment  # noqa: E402
-from benchmark_report import (DENSE, TWO_STAGE, format_report, load_records, plot_report, record_path,  # noqa: E402
-                              write_record)
+from benchmark_report import (DENSE, TWO_STAGE, budget_label, format_report, load_records, plot_report,  # noqa: E402
+                              record_path, write_record)
 from nnunet_attenscribble import __version__  # noqa: E402
 from nnunet_attenscribble.scribble_tools.cli import main as attenscribble  # noqa: E402
 from nnunet_attenscribble.scribble_tools.evaluate import class_names_from_dataset_json, evaluate_folders  # noqa: E402
@@ -71,6 +77,7 @@ class Profile:
     acdc_test_ids: str = "81-100"
     hippocampus_max_cases: int = 0  # 0: all 200
     tta: bool = True
+    iterations_per_epoch: int = 50  # a budget's iterations run as epochs of this many (fewer only below one epoch)
 
 
 PROFILES = {
@@ -84,7 +91,7 @@ PROFILES = {
                      hippocampus_spacing_factor=2.0, feature_factor=0.25,
                      acdc_batch_size=2, hippocampus_batch_size=2, drop_stages=2, acdc_train_ids="21-23",
                      acdc_test_ids="81",
-                     hippocampus_max_cases=8, tta=False),
+                     hippocampus_max_cases=8, tta=False, iterations_per_epoch=2),
 }
 
 
@@ -190,9 +197,10 @@ def write_single_split(dataset_name: str, env: dict, validation_cases: int = 2) 
 
 @dataclass(frozen=True)
 class Job:
-    """One training of the benchmark: `trainer` (a class, or DENSE) at `budget` x the profile's iterations."""
+    """One training of the benchmark: `trainer` (a class, or DENSE) at `budget` x the profile's iterations, or for
+    an equal-time budget ('5min', see budget_label) the iterations fitted to it."""
     trainer: str
-    budget: int
+    budget: int | str
     seed: int
     iterations: int
     trainer_class: str
@@ -208,6 +216,7 @@ def git_commit() -> str:
 
 
 CHECKPOINT_EVERY_EPOCHS = 4  # a training killed midway and continued loses at most 4 epochs
+CALIBRATION_EPOCHS = 3       # --minutes: epochs timed per trainer before the timed runs
 
 
 def _checkpoint(path: Path) -> dict:
@@ -232,35 +241,46 @@ def epoch_seconds(checkpoint: Path, epochs: int) -> float:
                                                  logging["epoch_end_timestamps"][:epochs]))
 
 
-def train_predict_evaluate(job: Job, kind: str, configuration: str, test_images: Path, dense_labels: Path,
-                           classes: dict, work: Path, env: dict, profile: Profile) -> dict:
-    """Train (continuing nnU-Net's latest checkpoint if a killed run left one), predict and evaluate one job;
-    returns the run's record (summary + provenance). train_seconds is the wall time of the last invocation's
-    training plus the logged time of the epochs earlier invocations finished: what an uninterrupted run takes."""
-    run_dir = work / "runs" / f"{kind}__{job.trainer}__{job.budget}x__seed{job.seed}"
+def run_directory(work: Path, kind: str, job: Job) -> Path:
+    return work / "runs" / f"{kind}__{job.trainer}__{budget_label(job.budget)}__seed{job.seed}"
+
+
+def train(job: Job, run_dir: Path, configuration: str, env: dict, epochs: int,
+          per_epoch: int) -> tuple[Path, float, int]:
+    """nnUNetv2_train of `job` for epochs x per_epoch iterations into run_dir/results, continuing nnU-Net's latest
+    checkpoint if a killed run left one; nothing if the training finished before. Returns the fold folder, the
+    training's seconds (the wall time of this invocation plus the logged time of the epochs earlier invocations
+    finished: what an uninterrupted run takes) and the epochs an earlier invocation had finished."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    epochs = max(1, job.iterations // 50)
-    per_epoch = max(1, job.iterations // epochs)
     train_env = {**env, "nnUNet_results": str(run_dir / "results"), "ATTENSCRIBBLE_EPOCHS": str(epochs),
                  "ATTENSCRIBBLE_ITERATIONS_PER_EPOCH": str(per_epoch), "ATTENSCRIBBLE_VAL_ITERATIONS": "2",
                  "ATTENSCRIBBLE_SEED": str(job.seed), "ATTENSCRIBBLE_SAVE_EVERY": str(CHECKPOINT_EVERY_EPOCHS)}
-    device = env["BENCHMARK_DEVICE"]
     fold = run_dir / "results" / job.dataset_name / f"{job.trainer_class}__nnUNetPlans__{configuration}" / "fold_0"
     continued_from = finished_epochs(fold)
     started = time.time()
     if not (fold / "checkpoint_final.pth").is_file():
         resumed = f" (continuing after epoch {continued_from})" if continued_from else ""
-        log(f"training {kind} {job.trainer} {job.budget}x ({epochs} x {per_epoch} iterations, seed {job.seed})"
-            f"{resumed}")
-        nnunet(["nnUNetv2_train", job.dataset_id, configuration, 0, "-tr", job.trainer_class, "-device", device,
-                "--c"], train_env, run_dir / "nnunet.log")
-    train_seconds = time.time() - started + epoch_seconds(fold / "checkpoint_final.pth", continued_from)
+        log(f"training {run_dir.name} ({epochs} x {per_epoch} iterations){resumed}")
+        nnunet(["nnUNetv2_train", job.dataset_id, configuration, 0, "-tr", job.trainer_class, "-device",
+                env["BENCHMARK_DEVICE"], "--c"], train_env, run_dir / "nnunet.log")
+    return fold, time.time() - started + epoch_seconds(fold / "checkpoint_final.pth", continued_from), continued_from
+
+
+def train_predict_evaluate(job: Job, kind: str, configuration: str, test_images: Path, dense_labels: Path,
+                           classes: dict, work: Path, env: dict, profile: Profile) -> dict:
+    """Train (see train()), predict the test images and evaluate them against the dense labels; returns the run's
+    record (summary + provenance)."""
+    run_dir = run_directory(work, kind, job)
+    epochs = max(1, job.iterations // profile.iterations_per_epoch)
+    per_epoch = max(1, job.iterations // epochs)
+    _, train_seconds, continued_from = train(job, run_dir, configuration, env, epochs, per_epoch)
+    device = env["BENCHMARK_DEVICE"]
     predictions = run_dir / "predictions"
     if not (predictions / "predict_from_raw_data_args.json").is_file():
-        log(f"predicting {kind} {job.trainer} {job.budget}x seed {job.seed}")
+        log(f"predicting {run_dir.name}")
         nnunet(["nnUNetv2_predict", "-i", test_images, "-o", predictions, "-d", job.dataset_id, "-c", configuration,
                 "-f", 0, "-tr", job.trainer_class, "-device", device, *([] if profile.tta else ["--disable_tta"])],
-               train_env, run_dir / "nnunet.log")
+               {**env, "nnUNet_results": str(run_dir / "results")}, run_dir / "nnunet.log")
     summary = evaluate_folders(predictions, dense_labels, classes, run_dir / "evaluation")
     return {"dataset": kind, "trainer": job.trainer, "budget": job.budget, "seed": job.seed,
             "iterations": epochs * per_epoch, "configuration": configuration,
@@ -269,6 +289,29 @@ def train_predict_evaluate(job: Job, kind: str, configuration: str, test_images:
             "device": device, "machine": f"{platform.node()} {platform.processor() or platform.machine()} "
                                          f"{os.cpu_count()} cores",
             "date": time.strftime("%Y-%m-%d"), **summary}
+
+
+def fitted_iterations(minutes: float, epoch_seconds_measured: float, iterations_per_epoch: int) -> int:
+    """Iterations of the whole epochs (at least one) that fit `minutes` of training at the measured seconds per
+    epoch."""
+    return iterations_per_epoch * max(1, int(minutes * 60 // epoch_seconds_measured))
+
+
+def calibrated_epoch_seconds(jobs: list[Job], kind: str, configuration: str, work: Path, env: dict, parallel: int,
+                             iterations_per_epoch: int) -> dict[tuple[str, int], float]:
+    """{(trainer, seed): seconds one epoch takes} for each job while `parallel` jobs train at once, as in the timed
+    runs that follow: the median epoch of a CALIBRATION_EPOCHS-epoch training of each job, its first epoch left out
+    (it holds the start-up: data workers, cuDNN's algorithm search). The calibration trainings stay in
+    work/calibration, so a continued benchmark fits the same epochs."""
+    def calibrate(job: Job) -> float:
+        run_dir = work / "calibration" / f"{kind}__{job.trainer}__seed{job.seed}"
+        fold, _, _ = train(job, run_dir, configuration, env, CALIBRATION_EPOCHS, iterations_per_epoch)
+        logging = _checkpoint(fold / "checkpoint_final.pth")["logging"]
+        durations = [end - start for start, end in zip(logging["epoch_start_timestamps"],
+                                                       logging["epoch_end_timestamps"])]
+        return statistics.median(durations[1:])
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        return dict(zip([(job.trainer, job.seed) for job in jobs], pool.map(calibrate, jobs)))
 
 
 def link_subset(source: Path, folder: Path, keep) -> Path:
@@ -339,9 +382,11 @@ def training_jobs(trainers, budgets, seeds, iterations: int, scribble_dataset: t
 
 
 def run_dataset(kind: str, work: Path, data: Path, profile_name: str, profile: Profile, env: dict, trainers,
-                budgets, seeds, parallel: int, results_dir: Path) -> None:
+                budgets, seeds, parallel: int, results_dir: Path, minutes: float = None) -> None:
     """Every budget x trainer x seed of one dataset not yet recorded in results_dir; each finished run is recorded at
-    once. Nothing is prepared when every run is recorded; the dense-label dataset only when a dense run is left."""
+    once. Nothing is prepared when every run is recorded; the dense-label dataset only when a dense run is left.
+    With `minutes`, budgets are ignored: each trainer x seed trains for whole epochs fitted to that many minutes at
+    the speed calibrated_epoch_seconds() measures (the poly LR spans the fitted run)."""
     if kind == "acdc":
         scribble_id, dense_id, dense_name, base = 801, 811, "Dataset811_ACDCDense", "2d"
         scribble_name, iterations = "Dataset801_ACDCScribble", profile.acdc_iterations
@@ -350,9 +395,10 @@ def run_dataset(kind: str, work: Path, data: Path, profile_name: str, profile: P
         scribble_id, dense_id, dense_name, base = 802, 812, "Dataset812_HippocampusSimDense", "3d_fullres"
         scribble_name, iterations = "Dataset802_HippocampusSimScribble", profile.hippocampus_iterations
         spacing_factor, batch_size = profile.hippocampus_spacing_factor, profile.hippocampus_batch_size
-    jobs = [job for job in training_jobs(trainers, budgets, seeds, iterations, (scribble_id, scribble_name),
-                                         (dense_id, dense_name), PSEUDO_DATASET[kind])
-            if not record_path(results_dir, kind, job.trainer, job.budget, job.seed).is_file()]
+    datasets = (scribble_id, scribble_name), (dense_id, dense_name), PSEUDO_DATASET[kind]
+    planned = ([replace(job, budget=f"{minutes:g}min") for job in training_jobs(trainers, [1], seeds, 0, *datasets)]
+               if minutes else training_jobs(trainers, budgets, seeds, iterations, *datasets))
+    jobs = [job for job in planned if not record_path(results_dir, kind, job.trainer, job.budget, job.seed).is_file()]
     if not jobs:
         log(f"{kind}: every run asked for is recorded in {results_dir}")
         return
@@ -368,6 +414,12 @@ def run_dataset(kind: str, work: Path, data: Path, profile_name: str, profile: P
                             log_file, reference_plans=Path(env["nnUNet_preprocessed"]) / scribbles.name / "nnUNetPlans.json")
         write_single_split(dense_name, env)
     classes = class_names_from_dataset_json(scribbles / "dataset.json")
+    if minutes:
+        log(f"{kind}: timing {CALIBRATION_EPOCHS} epochs of each trainer to fit {minutes:g} minutes")
+        per_epoch = profile.iterations_per_epoch
+        calibrated = calibrated_epoch_seconds(jobs, kind, configuration, work / kind, env, parallel, per_epoch)
+        jobs = [replace(job, iterations=fitted_iterations(minutes, calibrated[job.trainer, job.seed], per_epoch))
+                for job in jobs]
 
     def train_and_record(job: Job, job_env: dict) -> dict:
         record = train_predict_evaluate(job, kind, configuration, scribbles / "imagesTs", scribbles / "denseLabelsTs",
@@ -377,7 +429,7 @@ def run_dataset(kind: str, work: Path, data: Path, profile_name: str, profile: P
 
     def save(record: dict) -> None:
         write_record(record_path(results_dir, kind, record["trainer"], record["budget"], record["seed"]), record)
-        log(f"{kind} {record['trainer']} {record['budget']}x seed {record['seed']}: mean Dice "
+        log(f"{kind} {record['trainer']} {budget_label(record['budget'])} seed {record['seed']}: mean Dice "
             f"{record['mean']['dice']:.4f}, HD95 {record['mean']['hd95']:.2f} mm")
 
     def run_two_stage(job: Job) -> dict:
@@ -385,7 +437,7 @@ def run_dataset(kind: str, work: Path, data: Path, profile_name: str, profile: P
         training cases, the pseudo-label dataset preprocessed with the scribble dataset's plans, then stage 2."""
         two_stage = TWO_STAGE.match(job.trainer)
         stage1_record = json.loads(record_path(results_dir, kind, STAGE1_TRAINER, 1, job.seed).read_text())
-        run_dir = work / kind / "runs" / f"{kind}__{job.trainer}__{job.budget}x__seed{job.seed}"
+        run_dir = run_directory(work / kind, kind, job)
         stage_env = {**env, "nnUNet_raw": str(run_dir / "nnUNet_raw"),
                      "nnUNet_preprocessed": str(run_dir / "nnUNet_preprocessed")}
         stage1_model = (work / kind / "runs" / f"{kind}__{STAGE1_TRAINER}__1x__seed{job.seed}" / "results" /
@@ -413,6 +465,8 @@ def run_dataset(kind: str, work: Path, data: Path, profile_name: str, profile: P
 
     def run_job(job: Job) -> None:
         record = run_two_stage(job) if TWO_STAGE.match(job.trainer) else train_and_record(job, env)
+        if minutes:
+            record.update(minutes=minutes, calibrated_epoch_seconds=calibrated[job.trainer, job.seed])
         if not record_path(results_dir, kind, job.trainer, job.budget, job.seed).is_file():
             save(record)
 
@@ -440,8 +494,13 @@ def main(argv=None) -> int:
                         help=f"trainer class names; '{DENSE}' for nnU-Net on the dense labels; 'two-stage-t<p>-<trainer>' "
                              "(e.g. two-stage-t0.9-AttenScribbleTrainer) for the default at 1x, its pseudo-labels "
                              "(attenscribble pseudolabel --threshold p) and <trainer> on them for the rest of the budget")
-    parser.add_argument("--budgets", type=int, nargs="+", default=[1],
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--budgets", type=int, nargs="+", default=[1],
                         help="multiples of the profile's iterations, each a run of its own (e.g. 1 3 9)")
+    budget.add_argument("--minutes", type=float,
+                        help="instead of --budgets: every trainer trains for this many minutes, its epochs fitted to "
+                             f"its speed in a {CALIBRATION_EPOCHS}-epoch timing run under the same --parallel "
+                             "(records '<trainer>__<M>min__seed<S>.json')")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--device", default="cuda" if os.environ.get("CUDA_VISIBLE_DEVICES") else "cpu")
     parser.add_argument("--data-dir", type=Path, default=SHARED_DATA,
@@ -452,6 +511,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if any(budget < 1 for budget in args.budgets):
         parser.error("--budgets: multiples must be positive integers")
+    if args.minutes is not None and not args.minutes > 0:
+        parser.error("--minutes: expected a positive number of minutes")
+    if args.minutes and any(TWO_STAGE.match(trainer) for trainer in args.trainers):
+        parser.error("--minutes: two-stage rows have a budget in multiples only")
     for kind, folder in (("acdc", "acdc-scribble"), ("hippocampus", "hippocampus-msd")):
         if not args.report_only and kind in args.datasets and not (args.data_dir / folder).is_dir():
             print(f"benchmark: {args.data_dir / folder} is absent; it holds the real data this benchmark needs",
@@ -469,7 +532,7 @@ def main(argv=None) -> int:
     env.setdefault("BENCHMARK_PROCESSES", str(os.cpu_count() or 2))
     for kind in [] if args.report_only else args.datasets:
         run_dataset(kind, work, args.data_dir.resolve(), args.profile, profile, env, args.trainers, args.budgets,
-                    args.seeds, args.parallel, results_dir)
+                    args.seeds, args.parallel, results_dir, args.minutes)
     records = load_records(results_dir)
     if not records:
         print(f"benchmark: no run recorded in {results_dir}", file=sys.stderr)

@@ -101,6 +101,65 @@ def test_report_table_gives_mean_sd_and_share_of_dense_at_the_same_budget(tmp_pa
     assert (tmp_path / "scaling.png").stat().st_size > 10000
 
 
+def test_report_names_equal_time_budgets_after_the_multiples(tmp_path):
+    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+    from benchmark_report import format_report, load_records, record_path, write_record
+
+    def record(trainer, budget, iterations, dice):
+        return {"dataset": "toy", "trainer": trainer, "budget": budget, "seed": 0, "iterations": iterations,
+                "configuration": "2d", "per_class": {"A": {"dice": dice, "hd95": 1.0}},
+                "mean": {"dice": dice, "hd95": 1.0}}
+
+    for args in [("base", "5min", 650, 0.6), ("base", "0.5min", 100, 0.4), ("base", 2, 200, 0.5),
+                 ("dense", "5min", 700, 0.8)]:
+        write_record(record_path(tmp_path, "toy", args[0], args[1], 0), record(*args))
+    assert record_path(tmp_path, "toy", "base", "5min", 0).name == "base__5min__seed0.json"
+    report = format_report(load_records(tmp_path))
+    assert "toy (2d, 1x = 100 iterations)" in report
+    rows = [line for line in report.splitlines() if line.startswith("| base")]
+    assert [row.split(" | ")[1] for row in rows] == ["2x (200)", "0.5min (100)", "5min (650)"]
+    assert rows[-1].endswith("| 75.0 |")  # share of dense at the same minutes
+
+
+def test_equal_time_runs_get_the_whole_epochs_that_fit():
+    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+    from scribble_benchmark import fitted_iterations
+    assert fitted_iterations(10, 12.0, 50) == 50 * 50
+    assert fitted_iterations(10, 13.0, 50) == 46 * 50  # 600 s // 13 s
+    assert fitted_iterations(0.01, 12.0, 50) == 50  # never less than one epoch
+
+
+@needs_acdc
+@pytest.mark.integration
+def test_scribble_benchmark_smoke_with_equal_minutes(tmp_path):
+    """--minutes: every trainer timed under the same parallelism, then trained for the epochs that fit."""
+    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+    from scribble_benchmark import PROFILES, fitted_iterations
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "acdc-scribble").symlink_to(ACDC)
+    results = tmp_path / "results"
+    command = [sys.executable, str(REPOSITORY / "benchmarks" / "scribble_benchmark.py"), "--profile", "smoke",
+               "--datasets", "acdc", "--trainers", "nnUNetTrainer_AttenScribbleBudget", "AttenScribbleTrainer",
+               "--minutes", "0.1", "--work-dir", str(tmp_path / "work"), "--results-dir", str(results),
+               "--data-dir", str(data), "--parallel", "2"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
+    records = {path.name: json.loads(path.read_text()) for path in (results / "acdc").glob("*.json")}
+    assert set(records) == {"nnUNetTrainer_AttenScribbleBudget__0.1min__seed0.json",
+                            "AttenScribbleTrainer__0.1min__seed0.json"}
+    for record in records.values():
+        assert record["budget"] == "0.1min" and record["minutes"] == 0.1 and record["calibrated_epoch_seconds"] > 0
+        assert record["iterations"] == fitted_iterations(0.1, record["calibrated_epoch_seconds"],
+                                                         PROFILES["smoke"].iterations_per_epoch)
+        assert f"| 0.1min ({record['iterations']}) | 0 |" in (results / "report.md").read_text()
+    assert len(list((tmp_path / "work" / "acdc" / "calibration").iterdir())) == 2
+    again = subprocess.run(command, capture_output=True, text=True)
+    assert again.returncode == 0 and "every run asked for is recorded" in again.stdout
+    refused = subprocess.run(command + ["--budgets", "1"], capture_output=True, text=True)
+    assert refused.returncode == 2 and "not allowed with argument" in refused.stderr
+
+
 def test_cpu_profile_reduces_each_dataset_with_its_own_batch_size():
     sys.path.insert(0, str(REPOSITORY / "benchmarks"))
     from scribble_benchmark import PROFILES, reduced_configuration

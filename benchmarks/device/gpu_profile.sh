@@ -5,7 +5,9 @@
 #                               (without the archive: the step-time measurements alone, in one run)
 #   run 2, carry .device/run2:  gpu_profile.sh benchmark  SimpleITK + archive B + reference NIfTIs; the profile
 # benchmarks/device/prepare.sh fills both folders here. Results land in $OUT. Overrides: PYTHON, DEVICE, PROFILE,
-# PARALLEL, TRAINERS, BUDGET_S, STEP_PRESETS, PROFILE_OPS (the CPU dry run: PYTHON=.venv/bin/python DEVICE=cpu PROFILE=smoke).
+# PARALLEL, TRAINERS, BUDGET_S, STEP_PRESETS, PROFILE_OPS, MINUTES (every trainer trains that many minutes, its epochs
+# fitted to its speed, instead of the profile's iterations; e.g. MINUTES=3 PARALLEL=3 TRAINERS="nnUNetTrainer_AttenScribbleBudget
+# AttenScribbleTrainer AttenScribbleTrainer_PlusSimilarity"). The CPU dry run: PYTHON=.venv/bin/python DEVICE=cpu PROFILE=smoke.
 set -euo pipefail
 verb=${1:?usage: gpu_profile.sh install|benchmark}
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -46,6 +48,7 @@ benchmark)
   # shellcheck disable=SC2086  # TRAINERS is a list
   timeout "${BUDGET_S:-480}" "$PY" "$REPO/benchmarks/scribble_benchmark.py" --profile "${PROFILE:-gpu}" --datasets acdc \
     --device "$DEVICE" --data-dir "$STASH/data" --work-dir "$STASH/work" --results-dir "$OUT/results" --parallel "${PARALLEL:-5}" \
+    ${MINUTES:+--minutes "$MINUTES"} \
     --trainers ${TRAINERS:-nnUNetTrainer_AttenScribbleBudget AttenScribbleTrainer_PartialCEDice \
                 AttenScribbleTrainer_PartialCEDice_CRF AttenScribbleTrainer AttenScribbleTrainer_PlusSimilarity} 2>&1 | tee "$OUT/benchmark.log" || status=$?
   # whatever finished comes back, also after a timeout: the run records (in $OUT/results), per-case metrics and logs
