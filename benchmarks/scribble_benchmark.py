@@ -232,13 +232,15 @@ def finished_epochs(fold: Path) -> int:
     return 0
 
 
-def epoch_seconds(checkpoint: Path, epochs: int) -> float:
-    """Seconds nnU-Net logged for the first `epochs` epochs of a finished training (start to end of each)."""
-    if epochs == 0:
-        return 0.0
+def epoch_durations(checkpoint: Path) -> list[float]:
+    """Seconds nnU-Net logged for each epoch of a training (start to end of each)."""
     logging = _checkpoint(checkpoint)["logging"]
-    return sum(end - start for start, end in zip(logging["epoch_start_timestamps"][:epochs],
-                                                 logging["epoch_end_timestamps"][:epochs]))
+    return [end - start for start, end in zip(logging["epoch_start_timestamps"], logging["epoch_end_timestamps"])]
+
+
+def epoch_seconds(checkpoint: Path, epochs: int) -> float:
+    """Seconds nnU-Net logged for the first `epochs` epochs of a finished training."""
+    return sum(epoch_durations(checkpoint)[:epochs]) if epochs else 0.0
 
 
 def run_directory(work: Path, kind: str, job: Job) -> Path:
@@ -306,10 +308,7 @@ def calibrated_epoch_seconds(jobs: list[Job], kind: str, configuration: str, wor
     def calibrate(job: Job) -> float:
         run_dir = work / "calibration" / f"{kind}__{job.trainer}__seed{job.seed}"
         fold, _, _ = train(job, run_dir, configuration, env, CALIBRATION_EPOCHS, iterations_per_epoch)
-        logging = _checkpoint(fold / "checkpoint_final.pth")["logging"]
-        durations = [end - start for start, end in zip(logging["epoch_start_timestamps"],
-                                                       logging["epoch_end_timestamps"])]
-        return statistics.median(durations[1:])
+        return statistics.median(epoch_durations(fold / "checkpoint_final.pth")[1:])
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         return dict(zip([(job.trainer, job.seed) for job in jobs], pool.map(calibrate, jobs)))
 
